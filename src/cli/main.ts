@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/** The `shortgpt` command line: one file per command, registered here. */
+import { Command, CommanderError } from "commander";
+
+import { VERSION } from "../package-info.js";
+import { EXIT_USAGE } from "./common.js";
+import { registerInspect } from "./inspect.js";
+import { registerPrune } from "./prune.js";
+
+const COMMANDS: ((program: Command) => void)[] = [registerPrune, registerInspect];
+
+const program = new Command("shortgpt")
+  .description("find and remove the redundant layers of GGUF language models (ShortGPT Block Influence)")
+  .version(VERSION)
+  .showHelpAfterError()
+  .exitOverride();
+for (const register of COMMANDS) register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version end with exit code 0; usage errors with 2.
+    process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else {
+    throw error;
+  }
+}

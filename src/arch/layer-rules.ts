@@ -25,6 +25,8 @@ export interface LayerRules extends ArchitectureRules {
   readonly leadingDenseBlocks?: number;
   /** Metadata arrays with one entry per block; pruning slices them. */
   readonly perLayerKeys: readonly string[];
+  /** Keys from `requiredKeys` that this file lacks: pruning it is refused without --force. */
+  readonly missingKeys: readonly { key: string; why: string }[];
 }
 
 /** Arrays under the architecture prefix that are not per block even when their length matches. */
@@ -52,8 +54,10 @@ export function layerRules(file: GgufFile): LayerRules {
     )
     .map((e) => e.key);
   const entry = architectureEntry(architecture);
+  const archRules = entry ? entry.rules(file) : {};
   return {
-    ...(entry ? entry.rules(file) : {}),
+    ...archRules,
+    missingKeys: (archRules.requiredKeys ?? []).filter((r) => file.get(r.key) === undefined),
     architecture,
     known: entry !== undefined,
     blockCount,
@@ -75,7 +79,7 @@ export function describeRules(rules: LayerRules): string[] {
   if (rules.pattern) lines.push(`${a}: ${rules.pattern.description}; removed runs must be multiples of ${rules.pattern.period} blocks or reach the last block`);
   if (rules.lastBlockFixed) lines.push(`${a}: the last block cannot be removed (${rules.lastBlockFixed})`);
   if (rules.blockCountRule) lines.push(`${a}: ${rules.blockCountRule.description}`);
-  for (const r of rules.requiredKeys ?? []) lines.push(`${a}: pruning needs '${r.key}' (${r.why})`);
+  for (const r of rules.missingKeys) lines.push(`${a}: pruning needs '${r.key}', which this file lacks (${r.why})`);
   if (rules.mtpBlocks > 0) lines.push(`${a}: the last ${rules.mtpBlocks} block(s) are multi-token-prediction blocks and are kept`);
   if (rules.leadingDenseBlocks !== undefined) lines.push(`${a}: ${rules.leadingDenseBlocks} leading dense block(s); the count is updated when they are removed`);
   if (rules.perLayerKeys.length > 0) lines.push(`${a}: per-block metadata sliced on removal: ${rules.perLayerKeys.join(", ")}`);
@@ -157,7 +161,7 @@ export function checkRemoval(rules: LayerRules, layers: readonly number[]): Remo
       });
     }
   }
-  for (const r of rules.requiredKeys ?? []) {
+  for (const r of rules.missingKeys) {
     problems.push({ code: "ERR_PRUNE_MISSING_KEY", message: `cannot change the block count safely: '${r.key}' is missing (${r.why})` });
   }
   let suggestions: number[][] = [];

@@ -66,6 +66,11 @@ export function addon(): NativeAddon {
   return cached;
 }
 
+/** Compiled backends, SIMD level in use, compiler and build system of the loaded addon. */
+export function buildInfo(): NativeBuildInfo {
+  return addon().buildInfo();
+}
+
 /**
  * A CancelToken that follows `signal`. Call `dispose` when the native call has
  * settled, so the listener does not outlive it.

@@ -31,6 +31,26 @@ void check_cancel(const std::atomic<bool>& cancelled) {
   }
 }
 
+// Ranges that continue each other in both files become one: a GGUF's tensors
+// are usually back to back, so a rewrite is a handful of large kernel copies
+// instead of hundreds of small ones.
+std::vector<CopyRange> coalesce(const std::vector<CopyRange>& ranges) {
+  std::vector<CopyRange> out;
+  out.reserve(ranges.size());
+  for (const CopyRange& r : ranges) {
+    if (r.length == 0) continue;
+    if (!out.empty()) {
+      CopyRange& last = out.back();
+      if (last.src_offset + last.length == r.src_offset && last.dst_offset + last.length == r.dst_offset) {
+        last.length += r.length;
+        continue;
+      }
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
 #ifdef _WIN32
 
 struct Handle {
@@ -55,9 +75,10 @@ HANDLE open_win(const std::string& path, bool write) {
 }  // namespace
 
 void copy_ranges(const std::string& src_path, const std::string& dst_path,
-                 const std::vector<CopyRange>& ranges,
+                 const std::vector<CopyRange>& requested,
                  const std::function<void(uint64_t)>& on_progress,
                  const std::atomic<bool>& cancelled) {
+  const std::vector<CopyRange> ranges = coalesce(requested);
   Handle src, dst;
   src.h = open_win(src_path, false);
   dst.h = open_win(dst_path, true);
@@ -190,9 +211,10 @@ std::pair<uint64_t, uint64_t> next_data(int fd, uint64_t pos, uint64_t end) {
 }  // namespace
 
 void copy_ranges(const std::string& src_path, const std::string& dst_path,
-                 const std::vector<CopyRange>& ranges,
+                 const std::vector<CopyRange>& requested,
                  const std::function<void(uint64_t)>& on_progress,
                  const std::atomic<bool>& cancelled) {
+  const std::vector<CopyRange> ranges = coalesce(requested);
   Fd in, out;
   in.fd = open_posix(src_path, O_RDONLY);
   out.fd = open_posix(dst_path, O_WRONLY);

@@ -97,16 +97,18 @@ function openGguf(path: string): number {
 }
 
 /**
- * Buffered sequential reads from a file descriptor. It reads ahead in chunks
- * that start small and grow, so a header is read in a few system calls and
- * at most one chunk beyond the header's end is touched.
+ * Buffered sequential reads from a file descriptor through one reused 1 MiB
+ * window: a header is read in a few system calls, memory stays flat however
+ * large the vocabulary, and at most one window beyond the header is touched.
  */
 class FileCursor {
   readonly fileSize: number;
   pos = 0;
-  private buf = Buffer.alloc(0);
+  private buf = Buffer.allocUnsafe(1024 * 1024);
+  /** File offset of buf[0]. */
   private bufStart = 0;
-  private chunk = 64 * 1024;
+  /** Valid bytes in buf. */
+  private bufLen = 0;
 
   constructor(
     private readonly fd: number,
@@ -123,24 +125,35 @@ class FileCursor {
     throw new GgufError(code, message, { path: this.path, offset });
   }
 
+  private readFully(into: Uint8Array, offset: number, length: number, position: number, what: string): void {
+    let filled = 0;
+    while (filled < length) {
+      const got = readSync(this.fd, into, offset + filled, length - filled, position + filled);
+      if (got === 0) this.fail("ERR_GGUF_TRUNCATED", `file ends while reading ${what}`);
+      filled += got;
+    }
+  }
+
   /** Makes [pos, pos + n) available in the buffer; returns its start index in buf. */
   private need(n: number, what: string): number {
     if (n > this.remaining) {
       this.fail("ERR_GGUF_TRUNCATED", `file ends while reading ${what}: need ${n} bytes, ${this.remaining} left`);
     }
     const start = this.pos - this.bufStart;
-    if (start >= 0 && start + n <= this.buf.length) return start;
-    const want = Math.min(Math.max(n, this.chunk), this.remaining);
-    this.chunk = Math.min(this.chunk * 2, 16 * 1024 * 1024);
-    const next = Buffer.allocUnsafe(want);
-    let filled = 0;
-    while (filled < want) {
-      const got = readSync(this.fd, next, filled, want - filled, this.pos + filled);
-      if (got === 0) this.fail("ERR_GGUF_TRUNCATED", `file ends while reading ${what}`);
-      filled += got;
+    if (start >= 0 && start + n <= this.bufLen) return start;
+    // Keep the unread tail, then refill the window after it.
+    const keep = start >= 0 && start < this.bufLen ? this.bufLen - start : 0;
+    if (n > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(n);
+      if (keep > 0) this.buf.copy(bigger, 0, start, this.bufLen);
+      this.buf = bigger;
+    } else if (keep > 0) {
+      this.buf.copyWithin(0, start, this.bufLen);
     }
-    this.buf = next;
+    const fill = Math.min(this.buf.length, this.fileSize - this.pos) - keep;
+    this.readFully(this.buf, keep, fill, this.pos + keep, what);
     this.bufStart = this.pos;
+    this.bufLen = keep + fill;
     return 0;
   }
 
@@ -170,11 +183,20 @@ class FileCursor {
     return this.buf.readBigInt64LE(at);
   }
 
-  /** A copy of the next n bytes. */
+  /** A copy of the next n bytes (large reads go straight from the file, not through the window). */
   bytes(n: number, what: string): Uint8Array {
-    const at = this.need(n, what);
+    if (n <= this.buf.length >> 2) {
+      const at = this.need(n, what);
+      this.pos += n;
+      return Uint8Array.prototype.slice.call(this.buf, at, at + n);
+    }
+    if (n > this.remaining) {
+      this.fail("ERR_GGUF_TRUNCATED", `file ends while reading ${what}: need ${n} bytes, ${this.remaining} left`);
+    }
+    const out = new Uint8Array(n);
+    this.readFully(out, 0, n, this.pos, what);
     this.pos += n;
-    return Uint8Array.prototype.slice.call(this.buf, at, at + n);
+    return out;
   }
 
   scalar(type: GgufValueType, what: string): number | bigint | boolean {
@@ -201,6 +223,15 @@ class FileCursor {
   /** A GGUF string's length prefix, checked against the limits. */
   stringLength(what: string, maxBytes: number = GGUF_LIMITS.maxStringBytes): number {
     const start = this.pos;
+    const at = this.need(8, `${what} length`);
+    // Vocabularies hold 10^5 strings: read the u64 as two u32 halves, no BigInt.
+    if (this.buf.readUInt32LE(at + 4) === 0) {
+      const len = this.buf.readUInt32LE(at);
+      if (len <= maxBytes && len <= this.remaining - 8) {
+        this.pos += 8;
+        return len;
+      }
+    }
     const len = this.u64(`${what} length`);
     if (len > BigInt(maxBytes)) {
       this.fail("ERR_GGUF_STRING_LENGTH", `${what}: length ${len} exceeds the limit of ${maxBytes} bytes`, start);
@@ -238,12 +269,15 @@ class FileCursor {
         grown.set(bytes.subarray(0, total));
         bytes = grown;
       }
-      bytes.set(this.buf.subarray(at, at + len), total);
+      // Tokens are short: a plain loop avoids allocating a view per string.
+      if (len <= 64) for (let k = 0; k < len; k++) bytes[total + k] = this.buf[at + k]!;
+      else this.buf.copy(bytes, total, at, at + len);
       offsets[i] = total;
       total += len;
     }
     offsets[count] = total;
-    return new GgufStringArray(bytes.slice(0, total), offsets);
+    // A view, not a copy: the slack (less than half) is cheaper than a second buffer.
+    return new GgufStringArray(bytes.subarray(0, total), offsets);
   }
 }
 

@@ -142,9 +142,8 @@ function writeValue(w: ByteWriter, entry: GgufKv): void {
   const itemType = entry.itemType!;
   w.i32(itemType);
   if (itemType === GgufValueType.STRING) {
-    const strings = value as GgufStringArray;
-    w.u64(BigInt(strings.length));
-    for (let i = 0; i < strings.length; i++) w.string(strings.bytesAt(i));
+    w.u64(BigInt((value as GgufStringArray).length));
+    w.stringArray(value as GgufStringArray);
     return;
   }
   const array = value as GgufNumericArray;
@@ -192,6 +191,18 @@ class ByteWriter {
   string(bytes: Uint8Array): void {
     this.u64(BigInt(bytes.length));
     this.raw(bytes);
+  }
+  /** All elements of a string array: one reservation, lengths as two u32 halves. */
+  stringArray(strings: GgufStringArray): void {
+    let at = this.reserve(strings.length * 8 + strings.offsets[strings.length]! - strings.offsets[0]!);
+    const b = this.buf;
+    for (let i = 0; i < strings.length; i++) {
+      const s = strings.bytesAt(i);
+      b.writeUInt32LE(s.length, at);
+      b.writeUInt32LE(0, at + 4);
+      b.set(s, at + 8);
+      at += 8 + s.length;
+    }
   }
   scalar(type: GgufValueType, v: number | bigint | boolean): void {
     const at = this.reserve(GGUF_SCALAR_BYTES[type]!);

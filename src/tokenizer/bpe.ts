@@ -1,0 +1,321 @@
+/**
+ * Byte-level BPE (tokenizer.ggml.model = gpt2), as llama.cpp runs it
+ * (llm_tokenizer_bpe_session): the pre-tokenizer cuts text into words; each
+ * word's UTF-8 bytes are the initial symbols; the adjacent pair with the
+ * lowest merge rank is merged first (ties: leftmost), through a priority
+ * queue over a linked list of symbols; each final symbol is looked up as a
+ * token, and one that is not a token falls back to its single bytes.
+ *
+ * The vocabulary and merges are stored in GPT-2's byte-to-character encoding
+ * (byte 0x20 is "Ġ", ...). That encoding is a bijection on bytes, so we undo
+ * it once at load time and work on raw bytes: merges become pairs of piece
+ * ids, and nothing is encoded per word. Words repeat, so results are cached.
+ */
+import { MergeQueue } from "./heap.js";
+import { Segments, SplitText, type Splitter } from "./split.js";
+import { ByteStringTable } from "./token-table.js";
+import { codepointsOfString, encodeCodepoint } from "./unicode.js";
+import type { Vocab } from "./vocab.js";
+
+/** GPT-2's byte -> code point map: printable Latin-1 bytes stand for themselves, the rest move to U+0100.. */
+export function byteToCodepoint(): Uint32Array {
+  const map = new Uint32Array(256);
+  let next = 256;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+    map[b] = printable ? b : next++;
+  }
+  return map;
+}
+
+const BYTE_TO_CP = byteToCodepoint();
+const CP_TO_BYTE: ReadonlyMap<number, number> = new Map(Array.from(BYTE_TO_CP, (cp, b) => [cp, b]));
+
+/** Raw bytes of a byte-encoded string, or undefined if it has a character outside the encoding. */
+function decodeByteLevel(text: string): Uint8Array | undefined {
+  const out = new Uint8Array(text.length);
+  let n = 0;
+  for (const ch of text) {
+    const b = CP_TO_BYTE.get(ch.codePointAt(0)!);
+    if (b === undefined) return undefined;
+    out[n++] = b;
+  }
+  return out.subarray(0, n);
+}
+
+/** Merge rules over piece ids: (left, right) -> (rank, merged piece). */
+class PairTable {
+  private readonly left: Int32Array;
+  private readonly right: Int32Array;
+  readonly rank: Int32Array;
+  readonly merged: Int32Array;
+  private readonly mask: number;
+
+  constructor(capacity: number) {
+    let size = 16;
+    while (size < capacity * 2) size *= 2;
+    this.left = new Int32Array(size).fill(-1);
+    this.right = new Int32Array(size);
+    this.rank = new Int32Array(size);
+    this.merged = new Int32Array(size);
+    this.mask = size - 1;
+  }
+
+  private slot(a: number, b: number): number {
+    let h = Math.imul(a, 0x9e3779b1) ^ b;
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+    return h & this.mask;
+  }
+
+  /** Adds a rule unless the pair already has one (the first rank wins, as in llama.cpp). */
+  add(a: number, b: number, rank: number, merged: number): void {
+    let s = this.slot(a, b);
+    while (this.left[s] !== -1) {
+      if (this.left[s] === a && this.right[s] === b) return;
+      s = (s + 1) & this.mask;
+    }
+    this.left[s] = a;
+    this.right[s] = b;
+    this.rank[s] = rank;
+    this.merged[s] = merged;
+  }
+
+  /** Slot of the rule for (a, b), or -1. */
+  find(a: number, b: number): number {
+    let s = this.slot(a, b);
+    for (;;) {
+      const l = this.left[s]!;
+      if (l === -1) return -1;
+      if (l === a && this.right[s] === b) return s;
+      s = (s + 1) & this.mask;
+    }
+  }
+}
+
+/** Word results kept at most; the cache starts over when full. */
+const WORD_CACHE_LIMIT = 1 << 18;
+
+export class BpeTokenizer {
+  /** Piece id -> token id (-1: the piece is not a token). Pieces 0..255 are the single bytes. */
+  private readonly pieceToken: Int32Array;
+  private readonly pairs: PairTable;
+  /** Raw byte strings of the tokens that survive byte-level decoding -> token id. */
+  private readonly rawTokens: ByteStringTable;
+  /** For each byte: the tokens its encoded character's UTF-8 bytes are, one by one (llama.cpp's last resort). */
+  private readonly byteFallback: number[][];
+  private readonly splitters: readonly Splitter[];
+  private readonly ignoreMerges: boolean;
+  private readonly cache = new Map<string, number | number[]>();
+
+  // Scratch space, grown as needed.
+  private cps: Uint32Array = new Uint32Array(1024);
+  private wordBytes = new Uint8Array(256);
+  private piece = new Int32Array(256);
+  private prev = new Int32Array(256);
+  private next = new Int32Array(256);
+  private start = new Int32Array(256);
+  private alive = new Uint8Array(256);
+  private readonly queue = new MergeQueue();
+  private segA = new Segments();
+  private segB = new Segments();
+
+  constructor(vocab: Vocab) {
+    if (!vocab.merges || !vocab.preTokenizer) throw new Error("BpeTokenizer needs a gpt2 vocabulary");
+    this.splitters = vocab.preTokenizer.splitters;
+    this.ignoreMerges = vocab.ignoreMerges;
+
+    // Tokens in raw bytes.
+    const rawParts: Uint8Array[] = [];
+    const rawOffsets = new Int32Array(vocab.size + 1);
+    let total = 0;
+    const decoder = new TextDecoder("utf-8", { fatal: false });
+    for (let id = 0; id < vocab.size; id++) {
+      const raw = decodeByteLevel(decoder.decode(vocab.bytes.subarray(vocab.offsets[id]!, vocab.offsets[id + 1]!)));
+      rawOffsets[id] = total;
+      if (raw) {
+        rawParts.push(raw);
+        total += raw.length;
+      } else {
+        rawParts.push(new Uint8Array(0));
+      }
+    }
+    rawOffsets[vocab.size] = total;
+    const rawBytes = new Uint8Array(total);
+    rawParts.forEach((p, id) => rawBytes.set(p, rawOffsets[id]!));
+    this.rawTokens = new ByteStringTable(rawBytes, rawOffsets, (id) => rawOffsets[id + 1]! > rawOffsets[id]!);
+
+    // Pieces: every string a merge can produce or consume, by its encoded text.
+    const pieceIds = new Map<string, number>();
+    const pieceRaw: Uint8Array[] = [];
+    for (let b = 0; b < 256; b++) {
+      pieceIds.set(String.fromCodePoint(BYTE_TO_CP[b]!), b);
+      pieceRaw.push(Uint8Array.of(b));
+    }
+    const pieceOf = (text: string): number => {
+      let id = pieceIds.get(text);
+      if (id === undefined) {
+        const raw = decodeByteLevel(text);
+        if (!raw) return -1;
+        id = pieceRaw.length;
+        pieceIds.set(text, id);
+        pieceRaw.push(raw);
+      }
+      return id;
+    };
+    const merges = vocab.merges;
+    this.pairs = new PairTable(merges.length);
+    for (let rank = 0; rank < merges.length; rank++) {
+      const line = merges.get(rank);
+      const space = line.indexOf(" ", 1);
+      if (space < 0) continue;
+      const a = pieceOf(line.slice(0, space));
+      const b = pieceOf(line.slice(space + 1));
+      // A merge with a character outside the byte encoding can never apply.
+      if (a < 0 || b < 0) continue;
+      this.pairs.add(a, b, rank, pieceOf(line.slice(0, space) + line.slice(space + 1)));
+    }
+    this.pieceToken = new Int32Array(pieceRaw.length);
+    pieceRaw.forEach((raw, id) => (this.pieceToken[id] = this.rawTokens.find(raw, 0, raw.length)));
+
+    // Last resort for a symbol that is not a token: each byte of its encoded
+    // text, looked up as a one-byte token.
+    const singleByte = new Int32Array(256).fill(-1);
+    for (let id = 0; id < vocab.size; id++) {
+      if (vocab.offsets[id + 1]! - vocab.offsets[id]! === 1) singleByte[vocab.bytes[vocab.offsets[id]!]!] = id;
+    }
+    const enc = new Uint8Array(4);
+    this.byteFallback = Array.from(BYTE_TO_CP, (cp) => {
+      const n = encodeCodepoint(cp, enc, 0);
+      const ids: number[] = [];
+      for (let i = 0; i < n; i++) if (singleByte[enc[i]!]! >= 0) ids.push(singleByte[enc[i]!]!);
+      return ids;
+    });
+  }
+
+  /** Tokenizes one raw-text fragment (no special tokens in it), appending to out. */
+  encodeText(text: string, out: number[]): void {
+    const { cps, count, astral } = codepointsOfString(text, this.cps);
+    this.cps = cps;
+    if (count === 0) return;
+
+    // Pre-tokenize: segments in code points.
+    let segs = this.segA;
+    let spare = this.segB;
+    segs.reset();
+    segs.push(count);
+    const view = new SplitText(cps, count);
+    for (const split of this.splitters) {
+      spare.reset();
+      split(view, segs, spare);
+      [segs, spare] = [spare, segs];
+    }
+
+    // UTF-16 offset of each code point, needed only when the text has astral characters.
+    let unitOf: Int32Array | undefined;
+    if (astral) {
+      unitOf = new Int32Array(count + 1);
+      let u = 0;
+      for (let i = 0; i < count; i++) {
+        unitOf[i] = u;
+        u += cps[i]! > 0xffff ? 2 : 1;
+      }
+      unitOf[count] = u;
+    }
+
+    const cache = this.cache;
+    let at = 0;
+    for (let s = 0; s < segs.count; s++) {
+      const len = segs.data[s]!;
+      const from = unitOf ? unitOf[at]! : at;
+      const to = unitOf ? unitOf[at + len]! : at + len;
+      const key = text.slice(from, to);
+      let result = cache.get(key);
+      if (result === undefined) {
+        result = this.encodeWord(cps, at, at + len);
+        if (cache.size >= WORD_CACHE_LIMIT) cache.clear();
+        cache.set(key, result);
+      }
+      if (typeof result === "number") out.push(result);
+      else for (const id of result) out.push(id);
+      at += len;
+    }
+  }
+
+  /** Tokens of one word given as code points [from, to). A single token comes back as a number. */
+  private encodeWord(cps: Uint32Array, from: number, to: number): number | number[] {
+    // UTF-8 bytes of the word.
+    if (this.wordBytes.length < (to - from) * 4) this.wordBytes = new Uint8Array((to - from) * 8);
+    const bytes = this.wordBytes;
+    let n = 0;
+    for (let i = from; i < to; i++) n = encodeCodepoint(cps[i]!, bytes, n);
+
+    if (this.ignoreMerges) {
+      const whole = this.rawTokens.find(bytes, 0, n);
+      if (whole >= 0) return whole;
+    }
+    if (this.piece.length < n) this.growSymbols(n);
+    const piece = this.piece;
+    const prev = this.prev;
+    const next = this.next;
+    const start = this.start;
+    const alive = this.alive;
+    for (let i = 0; i < n; i++) {
+      piece[i] = bytes[i]!;
+      prev[i] = i - 1;
+      next[i] = i + 1 < n ? i + 1 : -1;
+      start[i] = i;
+      alive[i] = 1;
+    }
+
+    const pairs = this.pairs;
+    const queue = this.queue;
+    queue.clear();
+    const tryPair = (l: number, r: number) => {
+      if (l < 0 || r < 0) return;
+      const slot = pairs.find(piece[l]!, piece[r]!);
+      if (slot >= 0) queue.push(pairs.rank[slot]!, l, r, piece[l]!, piece[r]!, pairs.merged[slot]!);
+    };
+    for (let i = 1; i < n; i++) tryPair(i - 1, i);
+
+    while (queue.size > 0) {
+      const l = queue.topTie();
+      const r = queue.topPayload(0);
+      const pl = queue.topPayload(1);
+      const pr = queue.topPayload(2);
+      const merged = queue.topPayload(3);
+      queue.pop();
+      // Stale entry: one side was merged away or has grown since it was queued.
+      if (!alive[l] || !alive[r] || piece[l] !== pl || piece[r] !== pr) continue;
+      piece[l] = merged;
+      alive[r] = 0;
+      const after = next[r]!;
+      next[l] = after;
+      if (after >= 0) prev[after] = l;
+      tryPair(prev[l]!, l);
+      tryPair(l, after);
+    }
+
+    const ids: number[] = [];
+    for (let i = 0; i >= 0; i = next[i]!) {
+      const token = this.pieceToken[piece[i]!]!;
+      if (token >= 0) {
+        ids.push(token);
+        continue;
+      }
+      const end = next[i]! >= 0 ? start[next[i]!]! : n;
+      for (let j = start[i]!; j < end; j++) for (const id of this.byteFallback[bytes[j]!]!) ids.push(id);
+    }
+    return ids.length === 1 ? ids[0]! : ids;
+  }
+
+  private growSymbols(n: number): void {
+    const size = Math.max(n, this.piece.length * 2);
+    this.piece = new Int32Array(size);
+    this.prev = new Int32Array(size);
+    this.next = new Int32Array(size);
+    this.start = new Int32Array(size);
+    this.alive = new Uint8Array(size);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * JSON Schema (draft 2020-12) of `shortgpt score --json` output (ScoreReport).
+ * Tests validate real output against it; users can validate theirs.
+ */
+export const SCORE_REPORT_SCHEMA = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: "https://github.com/shortgpt/shortgpt/score-report.schema.json",
+  title: "shortgpt score report",
+  type: "object",
+  required: ["model", "architecture", "blockCount", "metric", "span", "ctx", "windows", "tokens", "layers", "order"],
+  additionalProperties: false,
+  properties: {
+    model: { type: "string", description: "path of the scored GGUF file" },
+    architecture: { type: "string" },
+    blockCount: { type: "integer", minimum: 1 },
+    metric: { enum: ["bi", "angular", "rm"], description: "metric that `order` ranks by" },
+    span: { type: "integer", minimum: 1, description: "span n of the angular distance" },
+    ctx: { type: "integer", minimum: 2 },
+    windows: { type: "integer", minimum: 1 },
+    tokens: { type: "integer", minimum: 1 },
+    seconds: { type: "number", minimum: 0 },
+    calibration: {
+      type: "object",
+      required: ["sources", "characters", "textTokens"],
+      additionalProperties: false,
+      properties: {
+        sources: { type: "array", items: { type: "string" } },
+        characters: { type: "integer", minimum: 0 },
+        textTokens: { type: "integer", minimum: 0 },
+      },
+    },
+    layers: {
+      type: "array",
+      minItems: 1,
+      items: {
+        type: "object",
+        required: ["index", "bi", "rm", "angular", "angularAllPositions"],
+        additionalProperties: false,
+        properties: {
+          index: { type: "integer", minimum: 0 },
+          bi: { type: "number", minimum: 0, maximum: 2 },
+          rm: { type: "number", minimum: 0 },
+          angular: { type: ["number", "null"], minimum: 0, maximum: 1 },
+          angularAllPositions: { type: ["number", "null"], minimum: 0, maximum: 1 },
+        },
+      },
+    },
+    order: { type: "array", items: { type: "integer", minimum: 0 }, uniqueItems: true },
+  },
+} as const;

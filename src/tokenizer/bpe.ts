@@ -16,6 +16,7 @@ import { Segments, SplitText, type Splitter } from "./split.js";
 import { ByteStringTable } from "./token-table.js";
 import { codepointsOfString, encodeCodepoint } from "./unicode.js";
 import type { Vocab } from "./vocab.js";
+import { WordCache, hashUnits } from "./word-cache.js";
 
 /** GPT-2's byte -> code point map: printable Latin-1 bytes stand for themselves, the rest move to U+0100.. */
 export function byteToCodepoint(): Uint32Array {
@@ -29,18 +30,23 @@ export function byteToCodepoint(): Uint32Array {
 }
 
 const BYTE_TO_CP = byteToCodepoint();
-const CP_TO_BYTE: ReadonlyMap<number, number> = new Map(Array.from(BYTE_TO_CP, (cp, b) => [cp, b]));
+/** Code point -> byte (-1: not a byte character); the encoding uses code points below U+0144. */
+export const CP_TO_BYTE: Int16Array = (() => {
+  const map = new Int16Array(0x144).fill(-1);
+  BYTE_TO_CP.forEach((cp, b) => (map[cp] = b));
+  return map;
+})();
 
 /** Raw bytes of a byte-encoded string, or undefined if it has a character outside the encoding. */
 function decodeByteLevel(text: string): Uint8Array | undefined {
   const out = new Uint8Array(text.length);
-  let n = 0;
-  for (const ch of text) {
-    const b = CP_TO_BYTE.get(ch.codePointAt(0)!);
-    if (b === undefined) return undefined;
-    out[n++] = b;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const b = c < 0x144 ? CP_TO_BYTE[c]! : -1;
+    if (b < 0) return undefined;
+    out[i] = b;
   }
-  return out.subarray(0, n);
+  return out;
 }
 
 /** Merge rules over piece ids: (left, right) -> (rank, merged piece). */
@@ -94,9 +100,6 @@ class PairTable {
   }
 }
 
-/** Word results kept at most; the cache starts over when full. */
-const WORD_CACHE_LIMIT = 1 << 18;
-
 export class BpeTokenizer {
   /** Piece id -> token id (-1: the piece is not a token). Pieces 0..255 are the single bytes. */
   private readonly pieceToken: Int32Array;
@@ -107,7 +110,7 @@ export class BpeTokenizer {
   private readonly byteFallback: number[][];
   private readonly splitters: readonly Splitter[];
   private readonly ignoreMerges: boolean;
-  private readonly cache = new Map<string, number | number[]>();
+  private readonly cache = new WordCache();
 
   // Scratch space, grown as needed.
   private cps: Uint32Array = new Uint32Array(1024);
@@ -196,7 +199,7 @@ export class BpeTokenizer {
 
   /** Tokenizes one raw-text fragment (no special tokens in it), appending to out. */
   encodeText(text: string, out: number[]): void {
-    const { cps, count, astral } = codepointsOfString(text, this.cps);
+    const { cps, count } = codepointsOfString(text, this.cps);
     this.cps = cps;
     if (count === 0) return;
 
@@ -212,39 +215,22 @@ export class BpeTokenizer {
       [segs, spare] = [spare, segs];
     }
 
-    // UTF-16 offset of each code point, needed only when the text has astral characters.
-    let unitOf: Int32Array | undefined;
-    if (astral) {
-      unitOf = new Int32Array(count + 1);
-      let u = 0;
-      for (let i = 0; i < count; i++) {
-        unitOf[i] = u;
-        u += cps[i]! > 0xffff ? 2 : 1;
-      }
-      unitOf[count] = u;
-    }
-
     const cache = this.cache;
     let at = 0;
     for (let s = 0; s < segs.count; s++) {
-      const len = segs.data[s]!;
-      const from = unitOf ? unitOf[at]! : at;
-      const to = unitOf ? unitOf[at + len]! : at + len;
-      const key = text.slice(from, to);
-      let result = cache.get(key);
-      if (result === undefined) {
-        result = this.encodeWord(cps, at, at + len);
-        if (cache.size >= WORD_CACHE_LIMIT) cache.clear();
-        cache.set(key, result);
+      const end = at + segs.data[s]!;
+      const h = hashUnits(cps, at, end);
+      if (!cache.lookup(h, cps, at, end, out)) {
+        const first = out.length;
+        this.encodeWord(cps, at, end, out);
+        cache.add(h, cps, at, end, out, first);
       }
-      if (typeof result === "number") out.push(result);
-      else for (const id of result) out.push(id);
-      at += len;
+      at = end;
     }
   }
 
-  /** Tokens of one word given as code points [from, to). A single token comes back as a number. */
-  private encodeWord(cps: Uint32Array, from: number, to: number): number | number[] {
+  /** Appends the tokens of one word, given as code points [from, to). */
+  private encodeWord(cps: Uint32Array, from: number, to: number, out: number[]): void {
     // UTF-8 bytes of the word.
     if (this.wordBytes.length < (to - from) * 4) this.wordBytes = new Uint8Array((to - from) * 8);
     const bytes = this.wordBytes;
@@ -253,7 +239,10 @@ export class BpeTokenizer {
 
     if (this.ignoreMerges) {
       const whole = this.rawTokens.find(bytes, 0, n);
-      if (whole >= 0) return whole;
+      if (whole >= 0) {
+        out.push(whole);
+        return;
+      }
     }
     if (this.piece.length < n) this.growSymbols(n);
     const piece = this.piece;
@@ -297,17 +286,15 @@ export class BpeTokenizer {
       tryPair(l, after);
     }
 
-    const ids: number[] = [];
     for (let i = 0; i >= 0; i = next[i]!) {
       const token = this.pieceToken[piece[i]!]!;
       if (token >= 0) {
-        ids.push(token);
+        out.push(token);
         continue;
       }
       const end = next[i]! >= 0 ? start[next[i]!]! : n;
-      for (let j = start[i]!; j < end; j++) for (const id of this.byteFallback[bytes[j]!]!) ids.push(id);
+      for (let j = start[i]!; j < end; j++) for (const id of this.byteFallback[bytes[j]!]!) out.push(id);
     }
-    return ids.length === 1 ? ids[0]! : ids;
   }
 
   private growSymbols(n: number): void {

@@ -30,8 +30,13 @@ export class SpecialTokenSplitter {
   private readonly root: TrieNode = { children: new Map(), token: -1 };
   /** Position of each special token in llama.cpp's processing order. */
   private readonly rank: Map<number, number> = new Map();
-  /** Bytes that start some special token, by mode (0: user-defined only; 1: all). */
-  private readonly firstBytes: [Uint8Array, Uint8Array] = [new Uint8Array(256), new Uint8Array(256)];
+  /**
+   * Quick filter on where a special token can start, by mode (0: user-defined
+   * only; 1: all): bit 0 of starts[b] = a one-byte token is b; bit 1 = some
+   * token starts with b; pairs[b0 << 8 | b1] = some token starts with b0 b1.
+   */
+  private readonly starts: [Uint8Array, Uint8Array] = [new Uint8Array(256), new Uint8Array(256)];
+  private readonly pairs: [Uint8Array, Uint8Array] = [new Uint8Array(65536), new Uint8Array(65536)];
   private readonly always: Set<number> = new Set();
 
   constructor(private readonly vocab: Vocab) {
@@ -42,11 +47,11 @@ export class SpecialTokenSplitter {
       if (end === start) return;
       this.rank.set(id, order);
       const parsedOnly = (attrs[id]! & (TokenAttr.CONTROL | TokenAttr.UNKNOWN)) !== 0;
-      if (!parsedOnly) {
-        this.always.add(id);
-        this.firstBytes[0][bytes[start]!] = 1;
+      if (!parsedOnly) this.always.add(id);
+      for (const mode of parsedOnly ? [1] : [0, 1]) {
+        this.starts[mode]![bytes[start]!]! |= end - start === 1 ? 3 : 2;
+        if (end - start > 1) this.pairs[mode]![(bytes[start]! << 8) | bytes[start + 1]!] = 1;
       }
-      this.firstBytes[1][bytes[start]!] = 1;
       let node = this.root;
       for (let i = start; i < end; i++) {
         let next = node.children.get(bytes[i]!);
@@ -69,61 +74,70 @@ export class SpecialTokenSplitter {
   split(text: Uint8Array, parseSpecial: boolean): Fragment[] {
     const n = text.length;
     if (n === 0) return [];
-    const first = this.firstBytes[parseSpecial ? 1 : 0];
+    const starts = this.starts[parseSpecial ? 1 : 0];
+    const pairs = this.pairs[parseSpecial ? 1 : 0];
     const vocab = this.vocab;
 
-    // Every occurrence of every eligible special token: (rank, position, token).
-    const found: number[] = [];
+    // Every occurrence of every eligible special token, grouped by the
+    // token's rank; positions come out ascending within a group.
+    const byRank = new Map<number, number[]>();
     for (let p = 0; p < n; p++) {
-      if (!first[text[p]!]) continue;
+      const s = starts[text[p]!]!;
+      if (s === 0 || (s === 2 && (p + 1 >= n || pairs[(text[p]! << 8) | text[p + 1]!] === 0))) continue;
       let node: TrieNode | undefined = this.root;
       for (let q = p; q < n; q++) {
         node = node.children.get(text[q]!);
         if (!node) break;
-        if (node.token >= 0 && (parseSpecial || this.always.has(node.token))) found.push(this.rank.get(node.token)!, p, node.token);
+        const token = node.token;
+        if (token < 0 || !(parseSpecial || this.always.has(token))) continue;
+        const rank = this.rank.get(token)!;
+        const list = byRank.get(rank);
+        if (list) list.push(p);
+        else byRank.set(rank, [p]);
       }
     }
-    if (found.length === 0) return [{ token: TEXT, start: 0, end: n }];
+    if (byRank.size === 0) return [{ token: TEXT, start: 0, end: n }];
 
-    const order = Array.from({ length: found.length / 3 }, (_, i) => i);
-    order.sort((a, b) => found[a * 3]! - found[b * 3]! || found[a * 3 + 1]! - found[b * 3 + 1]!);
-
-    // 0: raw, 1: inside an accepted special token, 2: white space stripped next to one.
+    // Accept occurrences in llama.cpp's order. owner: 0 raw, 1 start of an
+    // accepted token, 2 rest of one, 3 white space stripped next to one.
     const owner = new Uint8Array(n);
-    const accepted: [number, number][] = [];
-    for (const k of order) {
-      const start = found[k * 3 + 1]!;
-      const token = found[k * 3 + 2]!;
-      const end = start + (vocab.offsets[token + 1]! - vocab.offsets[token]!);
-      let free = true;
-      for (let i = start; i < end && free; i++) free = owner[i] === 0;
-      if (!free) continue;
-      owner.fill(1, start, end);
-      accepted.push([start, token]);
+    const tokenAt = new Map<number, number>();
+    for (const rank of [...byRank.keys()].sort((a, b) => a - b)) {
+      const token = this.vocab.specialTokens[rank]!;
+      const length = vocab.offsets[token + 1]! - vocab.offsets[token]!;
       const attr = vocab.attrs[token]!;
-      if (attr & TokenAttr.LSTRIP) for (let i = start - 1; i >= 0 && owner[i] === 0 && isAsciiSpace(text[i]!); i--) owner[i] = 2;
-      if (attr & TokenAttr.RSTRIP) for (let i = end; i < n && owner[i] === 0 && isAsciiSpace(text[i]!); i++) owner[i] = 2;
+      for (const start of byRank.get(rank)!) {
+        const end = start + length;
+        let free = true;
+        for (let i = start; i < end && free; i++) free = owner[i] === 0;
+        if (!free) continue;
+        owner.fill(2, start, end);
+        owner[start] = 1;
+        tokenAt.set(start, token);
+        if (attr & TokenAttr.LSTRIP) for (let i = start - 1; i >= 0 && owner[i] === 0 && isAsciiSpace(text[i]!); i--) owner[i] = 3;
+        if (attr & TokenAttr.RSTRIP) for (let i = end; i < n && owner[i] === 0 && isAsciiSpace(text[i]!); i++) owner[i] = 3;
+      }
     }
-    accepted.sort((a, b) => a[0] - b[0]);
 
-    // Between two special tokens there is at most one raw stretch (stripped
-    // space only ever touches a token).
+    // Raw runs become text fragments (stripped space only ever sits next to a token, so it never splits a run).
     const fragments: Fragment[] = [];
-    const rawBetween = (from: number, to: number) => {
-      let a = from;
-      while (a < to && owner[a] !== 0) a++;
-      let b = a;
-      while (b < to && owner[b] === 0) b++;
-      if (b > a) fragments.push({ token: TEXT, start: a, end: b });
-    };
-    let pos = 0;
-    for (const [start, token] of accepted) {
-      rawBetween(pos, start);
-      const end = start + (vocab.offsets[token + 1]! - vocab.offsets[token]!);
-      fragments.push({ token, start, end });
-      pos = end;
+    let runStart = -1;
+    for (let i = 0; i < n; i++) {
+      const o = owner[i]!;
+      if (o === 0) {
+        if (runStart < 0) runStart = i;
+        continue;
+      }
+      if (runStart >= 0) {
+        fragments.push({ token: TEXT, start: runStart, end: i });
+        runStart = -1;
+      }
+      if (o === 1) {
+        const token = tokenAt.get(i)!;
+        fragments.push({ token, start: i, end: i + vocab.offsets[token + 1]! - vocab.offsets[token]! });
+      }
     }
-    rawBetween(pos, n);
+    if (runStart >= 0) fragments.push({ token: TEXT, start: runStart, end: n });
     return fragments;
   }
 }

@@ -141,127 +141,124 @@ function scanner(style: "gpt2" | "llama3" | "qwen2"): Splitter {
   const gpt2 = style === "gpt2";
   const maxDigits = style === "llama3" ? 3 : 1;
   return (text, input, output) => {
-    const cps = text.cps;
     const table = codepointFlags();
     let start = 0;
     for (let s = 0; s < input.count; s++) {
-      const begin = start;
       const end = start + input.data[s]!;
+      scanSegment(text.cps, table, start, end, output, gpt2, maxDigits);
       start = end;
-      const flagsAt = (p: number) => (p < end ? table[cps[p]!]! : OUT);
-      const cpAt = (p: number) => (p < end ? cps[p]! : -1);
-      let last = begin;
-      const emit = (to: number) => {
-        if (to > last) output.push(to - last);
-        last = to;
-      };
-      let pos = begin;
-      while (pos < end) {
-        const c = cps[pos]!;
-        const f = table[c]!;
-
-        // contractions: 's 't 'm 'd 're 've 'll (case-insensitive except for gpt2)
-        if (c === APOSTROPHE && pos + 1 < end) {
-          const c1 = gpt2 ? cps[pos + 1]! : lower(cps[pos + 1]!);
-          if (c1 === 0x73 || c1 === 0x74 || c1 === 0x6d || c1 === 0x64) {
-            pos += 2;
-            emit(pos);
-            continue;
-          }
-          if (pos + 2 < end) {
-            const c2 = gpt2 ? cps[pos + 2]! : lower(cps[pos + 2]!);
-            if ((c1 === 0x72 && c2 === 0x65) || (c1 === 0x76 && c2 === 0x65) || (c1 === 0x6c && c2 === 0x6c)) {
-              pos += 3;
-              emit(pos);
-              continue;
-            }
-          }
-        }
-
-        if (gpt2) {
-          // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional space, then a run of one class
-          let f2 = c === SPACE ? flagsAt(pos + 1) : f;
-          if (isLetter(f2)) {
-            if (c === SPACE) pos++;
-            while (isLetter(f2)) f2 = flagsAt(++pos);
-            emit(pos);
-            continue;
-          }
-          if (isNumber(f2)) {
-            if (c === SPACE) pos++;
-            while (isNumber(f2)) f2 = flagsAt(++pos);
-            emit(pos);
-            continue;
-          }
-          if (!isSpace(f2) && !isLetter(f2) && !isNumber(f2) && f2 !== OUT) {
-            if (c === SPACE) pos++;
-            while (!isSpace(f2) && !isLetter(f2) && !isNumber(f2) && f2 !== OUT) f2 = flagsAt(++pos);
-            emit(pos);
-            continue;
-          }
-        } else {
-          // `[^\r\n\p{L}\p{N}]?\p{L}+`
-          if (!(c === CR || c === LF || isNumber(f)) && (isLetter(f) || isLetter(flagsAt(pos + 1)))) {
-            pos++;
-            while (isLetter(flagsAt(pos))) pos++;
-            emit(pos);
-            continue;
-          }
-          // `\p{N}{1,3}` (llama3) or `\p{N}` (qwen2)
-          if (isNumber(f)) {
-            let run = pos;
-            while (isNumber(flagsAt(pos))) {
-              pos++;
-              if (pos - run >= maxDigits) {
-                emit(pos);
-                run = pos;
-              }
-            }
-            emit(pos);
-            continue;
-          }
-          // ` ?[^\s\p{L}\p{N}]+[\r\n]*` (llama.cpp tests the class on the space's successor
-          // but requires only that the current position is inside the segment)
-          let f2 = c === SPACE ? flagsAt(pos + 1) : f;
-          if (!isSpace(f2) && !isLetter(f2) && !isNumber(f2)) {
-            if (c === SPACE) pos++;
-            while (!isSpace(f2) && !isLetter(f2) && !isNumber(f2) && f2 !== OUT) f2 = flagsAt(++pos);
-            let c2 = cpAt(pos);
-            while (c2 === CR || c2 === LF) c2 = cpAt(++pos);
-            emit(pos);
-            continue;
-          }
-        }
-
-        // white space: `\s*[\r\n]+` (not gpt2), then `\s+(?!\S)`, then `\s+`
-        let spaces = 0;
-        let afterLastNewline = -1;
-        while (isSpace(flagsAt(pos + spaces))) {
-          const c2 = cps[pos + spaces]!;
-          if (!gpt2 && (c2 === CR || c2 === LF)) afterLastNewline = pos + spaces + 1;
-          spaces++;
-        }
-        if (afterLastNewline >= 0) {
-          pos = afterLastNewline;
-          emit(pos);
-          continue;
-        }
-        if (spaces > 1 && pos + spaces < end) {
-          // leave the last space to prefix the next word
-          pos += spaces - 1;
-          emit(pos);
-          continue;
-        }
-        if (spaces > 0) {
-          pos += spaces;
-          emit(pos);
-          continue;
-        }
-        // nothing matched: one code point on its own
-        emit(++pos);
-      }
     }
   };
+}
+
+/** Flags at p, or OUT past the segment's end. */
+function flagsAt(cps: Uint32Array, table: Uint8Array, p: number, end: number): number {
+  return p < end ? table[cps[p]!]! : OUT;
+}
+
+function scanSegment(cps: Uint32Array, table: Uint8Array, begin: number, end: number, output: Segments, gpt2: boolean, maxDigits: number): void {
+  let last = begin; // end of the last emitted piece
+  let pos = begin;
+  while (pos < end) {
+    const c = cps[pos]!;
+    const f = table[c]!;
+
+    // contractions: 's 't 'm 'd 're 've 'll (case-insensitive except for gpt2)
+    if (c === APOSTROPHE && pos + 1 < end) {
+      const c1 = gpt2 ? cps[pos + 1]! : lower(cps[pos + 1]!);
+      if (c1 === 0x73 || c1 === 0x74 || c1 === 0x6d || c1 === 0x64) {
+        pos += 2;
+        output.push(pos - last);
+        last = pos;
+        continue;
+      }
+      if (pos + 2 < end) {
+        const c2 = gpt2 ? cps[pos + 2]! : lower(cps[pos + 2]!);
+        if ((c1 === 0x72 && c2 === 0x65) || (c1 === 0x76 && c2 === 0x65) || (c1 === 0x6c && c2 === 0x6c)) {
+          pos += 3;
+          output.push(pos - last);
+          last = pos;
+          continue;
+        }
+      }
+    }
+
+    if (gpt2) {
+      // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional space, then a run of one class
+      let f2 = c === SPACE ? flagsAt(cps, table, pos + 1, end) : f;
+      if (isLetter(f2)) {
+        if (c === SPACE) pos++;
+        while (isLetter(f2)) f2 = flagsAt(cps, table, ++pos, end);
+        output.push(pos - last);
+        last = pos;
+        continue;
+      }
+      if (isNumber(f2)) {
+        if (c === SPACE) pos++;
+        while (isNumber(f2)) f2 = flagsAt(cps, table, ++pos, end);
+        output.push(pos - last);
+        last = pos;
+        continue;
+      }
+      if (!isSpace(f2) && !isLetter(f2) && !isNumber(f2) && f2 !== OUT) {
+        if (c === SPACE) pos++;
+        while (!isSpace(f2) && !isLetter(f2) && !isNumber(f2) && f2 !== OUT) f2 = flagsAt(cps, table, ++pos, end);
+        output.push(pos - last);
+        last = pos;
+        continue;
+      }
+    } else {
+      // `[^\r\n\p{L}\p{N}]?\p{L}+`
+      if (!(c === CR || c === LF || isNumber(f)) && (isLetter(f) || isLetter(flagsAt(cps, table, pos + 1, end)))) {
+        pos++;
+        while (isLetter(flagsAt(cps, table, pos, end))) pos++;
+        output.push(pos - last);
+        last = pos;
+        continue;
+      }
+      // `\p{N}{1,3}` (llama3) or `\p{N}` (qwen2)
+      if (isNumber(f)) {
+        let run = pos;
+        while (isNumber(flagsAt(cps, table, pos, end))) {
+          pos++;
+          if (pos - run >= maxDigits) {
+            output.push(pos - last);
+            last = pos;
+            run = pos;
+          }
+        }
+        if (pos > last) output.push(pos - last);
+        last = pos;
+        continue;
+      }
+      // ` ?[^\s\p{L}\p{N}]+[\r\n]*` (llama.cpp tests the class on the space's successor
+      // but requires only that the current position is inside the segment)
+      let f2 = c === SPACE ? flagsAt(cps, table, pos + 1, end) : f;
+      if (!isSpace(f2) && !isLetter(f2) && !isNumber(f2)) {
+        if (c === SPACE) pos++;
+        while (!isSpace(f2) && !isLetter(f2) && !isNumber(f2) && f2 !== OUT) f2 = flagsAt(cps, table, ++pos, end);
+        while (pos < end && (cps[pos] === CR || cps[pos] === LF)) pos++;
+        output.push(pos - last);
+        last = pos;
+        continue;
+      }
+    }
+
+    // white space: `\s*[\r\n]+` (not gpt2), then `\s+(?!\S)`, then `\s+`
+    let spaces = 0;
+    let afterLastNewline = -1;
+    while (isSpace(flagsAt(cps, table, pos + spaces, end))) {
+      const c2 = cps[pos + spaces]!;
+      if (!gpt2 && (c2 === CR || c2 === LF)) afterLastNewline = pos + spaces + 1;
+      spaces++;
+    }
+    if (afterLastNewline >= 0) pos = afterLastNewline;
+    else if (spaces > 1 && pos + spaces < end) pos += spaces - 1; // leave the last space to prefix the next word
+    else if (spaces > 0) pos += spaces;
+    else pos++; // nothing matched: one code point on its own
+    output.push(pos - last);
+    last = pos;
+  }
 }
 
 export const splitGpt2: Splitter = scanner("gpt2");

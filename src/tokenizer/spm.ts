@@ -6,22 +6,46 @@
  * first (ties: leftmost), through a priority queue over a linked list of
  * symbols; a final symbol that is not a token becomes byte tokens <0xXX>.
  *
- * There are no words here: a whole fragment is one merge problem. Symbols
- * are byte ranges of the fragment; a pair's text is found in the vocabulary
- * through the composable hash (token-table.ts), so a merge never copies or
- * rehashes bytes.
+ * SPM has no pre-tokenizer: a whole fragment is one merge problem. But a
+ * merge can only ever produce a vocabulary token, so where no token can span
+ * a position of the text, no merge crosses it and the two sides tokenize
+ * independently. In SentencePiece vocabularies "▁" appears inside tokens
+ * only after other "▁"s (a handful of exceptions such as Gemma's ">▁</" are
+ * checked one by one), so the text can be cut before every "▁" that follows
+ * something else: into words, which repeat and are cached. The result is
+ * exactly the whole-fragment result.
+ *
+ * Symbols are byte ranges of the text; a pair's text is found in the
+ * vocabulary through the composable hash (token-table.ts), so a merge never
+ * copies or rehashes bytes.
  */
 import { ShortgptError } from "../errors.js";
 import { MergeQueue } from "./heap.js";
-import { combineHash, hashPower } from "./token-table.js";
+import { combineHash, hashBytes, hashPower } from "./token-table.js";
 import { utf8SequenceLength } from "./unicode.js";
 import type { Vocab } from "./vocab.js";
+import { WordCache } from "./word-cache.js";
 
 const POWERS = Int32Array.from({ length: 5 }, (_, n) => hashPower(n));
+
+/** Vocabularies with more tokens that bridge a "▁" than this are tokenized whole-fragment. */
+const MAX_BRIDGES = 64;
+
+/** A token with "▁" after another character: where it matches, the text cannot be cut before that "▁". */
+interface Bridge {
+  readonly id: number;
+  /** Byte offsets in the token of each "▁" that follows something other than "▁". */
+  readonly at: readonly number[];
+}
+
+const isSpaceMark = (b: Uint8Array, i: number) => b[i] === 0xe2 && b[i + 1] === 0x96 && b[i + 2] === 0x81;
 
 export class SpmTokenizer {
   /** Byte -> its byte token (<0xXX>, else the one-byte token), -1 if neither exists. */
   private readonly byteToken: Int32Array;
+  /** Tokens that bridge a "▁"; undefined when there are too many to cut text into words. */
+  private readonly bridges: readonly Bridge[] | undefined;
+  private readonly cache = new WordCache();
 
   private start = new Int32Array(1024);
   private size = new Int32Array(1024);
@@ -38,10 +62,67 @@ export class SpmTokenizer {
       const id = vocab.table.find(hex, 0, hex.length);
       return id >= 0 ? id : vocab.table.find(Uint8Array.of(b), 0, 1);
     });
+
+    const bridges: Bridge[] = [];
+    for (let id = 0; id < vocab.size && bridges.length <= MAX_BRIDGES; id++) {
+      const t = vocab.bytes.subarray(vocab.offsets[id]!, vocab.offsets[id + 1]!);
+      const at: number[] = [];
+      for (let j = 1; j + 2 < t.length; j++) if (isSpaceMark(t, j) && !(j >= 3 && isSpaceMark(t, j - 3))) at.push(j);
+      if (at.length > 0) bridges.push({ id, at });
+    }
+    this.bridges = bridges.length <= MAX_BRIDGES ? bridges : undefined;
   }
 
   /** Tokenizes text[0, length) (already escaped: spaces as U+2581), appending to out. */
   encodeEscaped(text: Uint8Array, length: number, out: number[]): void {
+    if (!this.bridges) {
+      this.encodeRange(text, 0, length, out);
+      return;
+    }
+    // Cut before each "▁" that follows a character other than "▁", unless a bridging token covers that spot.
+    let wordStart = 0;
+    let prevSpace = false;
+    for (let at = 0; at < length; ) {
+      const len = Math.min(utf8SequenceLength(text[at]!), length - at);
+      const space = len === 3 && isSpaceMark(text, at);
+      if (space && !prevSpace && at > wordStart && !this.bridged(text, at, length)) {
+        this.encodeWord(text, wordStart, at, out);
+        wordStart = at;
+      }
+      prevSpace = space;
+      at += len;
+    }
+    this.encodeWord(text, wordStart, length, out);
+  }
+
+  /** Whether some bridging token matches the text across position `at`. */
+  private bridged(text: Uint8Array, at: number, length: number): boolean {
+    const { bytes, offsets } = this.vocab;
+    for (const { id, at: marks } of this.bridges!) {
+      const t0 = offsets[id]!;
+      const n = offsets[id + 1]! - t0;
+      for (const j of marks) {
+        const s = at - j;
+        if (s < 0 || s + n > length) continue;
+        let i = 0;
+        while (i < n && bytes[t0 + i] === text[s + i]) i++;
+        if (i === n) return true;
+      }
+    }
+    return false;
+  }
+
+  private encodeWord(text: Uint8Array, from: number, to: number, out: number[]): void {
+    const h = hashBytes(text, from, to);
+    if (this.cache.lookup(h, text, from, to, out)) return;
+    const first = out.length;
+    this.encodeRange(text, from, to, out);
+    this.cache.add(h, text, from, to, out, first);
+  }
+
+  /** The merge loop over text[from, to). */
+  private encodeRange(text: Uint8Array, from: number, to: number, out: number[]): void {
+    const length = to - from;
     if (length === 0) return;
     if (this.start.length < length) this.grow(length);
     const { start, size, prev, next, hash, power } = this;
@@ -52,8 +133,8 @@ export class SpmTokenizer {
 
     // One symbol per UTF-8 character (by the lead byte's announced length).
     let count = 0;
-    for (let at = 0; at < length; ) {
-      const len = Math.min(utf8SequenceLength(text[at]!), length - at);
+    for (let at = from; at < to; ) {
+      const len = Math.min(utf8SequenceLength(text[at]!), to - at);
       let h = 0;
       for (let i = at; i < at + len; i++) h = combineHash(h, text[i]!, POWERS[1]!);
       start[count] = at;
@@ -61,7 +142,7 @@ export class SpmTokenizer {
       hash[count] = h;
       power[count] = POWERS[len]!;
       prev[count] = count - 1;
-      next[count] = at + len < length ? count + 1 : -1;
+      next[count] = at + len < to ? count + 1 : -1;
       count++;
       at += len;
     }

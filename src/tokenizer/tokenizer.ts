@@ -5,7 +5,7 @@
 import { isUtf8 } from "node:buffer";
 
 import { readGguf, type GgufFile } from "../gguf/read.js";
-import { BpeTokenizer, byteToCodepoint } from "./bpe.js";
+import { BpeTokenizer, CP_TO_BYTE } from "./bpe.js";
 import { SpecialTokenSplitter, TEXT } from "./special.js";
 import { SpmTokenizer } from "./spm.js";
 import { codepointsOfBytes, stringOfCodepoints } from "./unicode.js";
@@ -68,7 +68,6 @@ export function loadTokenizer(source: string | GgufFile): Tokenizer {
   return new GgufTokenizer(loadVocab(file));
 }
 
-const SPACE_ESCAPE = [0xe2, 0x96, 0x81]; // U+2581 "▁"
 const utf8Decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 class GgufTokenizer implements Tokenizer {
@@ -227,22 +226,26 @@ class GgufTokenizer implements Tokenizer {
 
   /** Writes [prefix space] + bytes[start, end) with spaces as U+2581 into this.escaped; returns the length. */
   private escape(bytes: Uint8Array, start: number, end: number, prefix: boolean): number {
-    let spaces = prefix ? 1 : 0;
-    for (let i = start; i < end; i++) if (bytes[i] === 0x20) spaces++;
-    const need = end - start + (prefix ? 1 : 0) + spaces * 2;
-    if (this.escaped.length < need) this.escaped = new Uint8Array(need * 2);
+    const worst = (end - start + 1) * 3;
+    if (this.escaped.length < worst) this.escaped = new Uint8Array(worst * 2);
     const out = this.escaped;
     let n = 0;
-    const space = () => {
-      out[n++] = SPACE_ESCAPE[0]!;
-      out[n++] = SPACE_ESCAPE[1]!;
-      out[n++] = SPACE_ESCAPE[2]!;
-    };
-    if (prefix) space();
+    if (prefix) {
+      out[0] = 0xe2;
+      out[1] = 0x96;
+      out[2] = 0x81;
+      n = 3;
+    }
     for (let i = start; i < end; i++) {
       const b = bytes[i]!;
-      if (b === 0x20) space();
-      else out[n++] = b;
+      if (b === 0x20) {
+        out[n] = 0xe2;
+        out[n + 1] = 0x96;
+        out[n + 2] = 0x81;
+        n += 3;
+      } else {
+        out[n++] = b;
+      }
     }
     return n;
   }
@@ -276,8 +279,6 @@ function unescapeSpaces(text: Uint8Array): Uint8Array {
   return out;
 }
 
-const CP_TO_BYTE = new Map(Array.from(byteToCodepoint(), (cp, b) => [cp, b]));
-
 /**
  * BPE piece: GPT-2 byte characters back to bytes. A character outside the
  * byte encoding is written as llama.cpp writes it: "[UNK_BYTE_0x<utf-8 hex>" + the token text + "]".
@@ -286,8 +287,9 @@ function decodeByteLevelText(text: Uint8Array): Uint8Array {
   const s = utf8Decoder.decode(text);
   const out: number[] = [];
   for (const ch of s) {
-    const b = CP_TO_BYTE.get(ch.codePointAt(0)!);
-    if (b !== undefined) {
+    const cp = ch.codePointAt(0)!;
+    const b = cp < CP_TO_BYTE.length ? CP_TO_BYTE[cp]! : -1;
+    if (b >= 0) {
       out.push(b);
     } else {
       const hex = Array.from(Buffer.from(ch, "utf8"), (x) => x.toString(16).padStart(2, "0")).join("");

@@ -6,8 +6,9 @@ import { VERSION } from "../package-info.js";
 import { EXIT_USAGE } from "./common.js";
 import { registerInspect } from "./inspect.js";
 import { registerPrune } from "./prune.js";
+import { registerTokenize } from "./tokenize.js";
 
-const COMMANDS: ((program: Command) => void)[] = [registerPrune, registerInspect];
+const COMMANDS: ((program: Command) => void)[] = [registerPrune, registerInspect, registerTokenize];
 
 const program = new Command("shortgpt")
   .description("find and remove the redundant layers of GGUF language models (ShortGPT Block Influence)")

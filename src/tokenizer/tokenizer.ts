@@ -42,6 +42,8 @@ export interface Tokenizer {
   readonly addBos: boolean;
   readonly addEos: boolean;
   readonly addSpacePrefix: boolean;
+  /** The newline token llama.cpp reports (llama_vocab_nl): <0x0A> for SPM, the first token of "\n" for BPE. */
+  readonly newline: number | null;
   /**
    * Token ids of text, as llama.cpp's llama_tokenize(add_special, parse_special).
    * A string is tokenized as its UTF-8 (lone surrogates become U+FFFD, as
@@ -85,6 +87,7 @@ class GgufTokenizer implements Tokenizer {
   private readonly bpe: BpeTokenizer | undefined;
   private readonly pieces: (Uint8Array | undefined)[];
   private escaped = new Uint8Array(1024);
+  private newlineId: number | null | undefined;
 
   constructor(private readonly vocab: Vocab) {
     this.model = vocab.model;
@@ -101,6 +104,20 @@ class GgufTokenizer implements Tokenizer {
     if (vocab.type === "spm") this.spm = new SpmTokenizer(vocab);
     else this.bpe = new BpeTokenizer(vocab);
     this.pieces = new Array(vocab.size);
+  }
+
+  get newline(): number | null {
+    if (this.newlineId === undefined) {
+      const pad = this.special.pad;
+      if (this.spm) {
+        const id = this.vocab.table.find(Uint8Array.of(0x3c, 0x30, 0x78, 0x30, 0x41, 0x3e), 0, 6); // "<0x0A>"
+        this.newlineId = id >= 0 ? id : this.vocab.table.find(Uint8Array.of(0x0a), 0, 1);
+        if (this.newlineId < 0) this.newlineId = pad;
+      } else {
+        this.newlineId = this.encode("\n", { addSpecial: false })[0] ?? pad;
+      }
+    }
+    return this.newlineId;
   }
 
   encode(text: string | Uint8Array, options: EncodeOptions = {}): number[] {

@@ -678,3 +678,9 @@ export async function referencePerplexity(modelOrPath: LlamaModel | string, text
     if (typeof modelOrPath === "string") await model.dispose();
   }
 }
+
+/** A model's vocabulary only (no weights): enough for llama.cpp's tokenize/detokenize. */
+export async function loadReferenceVocab(path: string): Promise<LlamaModel> {
+  const llama = await referenceLlama();
+  return llama.loadModel({ modelPath: path, vocabOnly: true });
+}

@@ -1,0 +1,74 @@
+/**
+ * `shortgpt tokenize` as a user runs it: llama-tokenize's output formats,
+ * --json, BOS/EOS and special-token switches, file input taken byte for
+ * byte, exit codes.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { afterAll, describe, expect, it } from "vitest";
+
+import { loadTokenizer } from "../src/tokenizer/index.js";
+import { GEMMA3_PATH, REPO_ROOT, SHARED_DATA, SMOLLM2_PATH, sharedData } from "./helpers/data.js";
+
+const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
+const dir = mkdtempSync(join(tmpdir(), "shortgpt-tokenize-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, "tokenize", ...args], { encoding: "utf8", timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("shortgpt tokenize", () => {
+  const smol = loadTokenizer(SMOLLM2_PATH);
+  const gemma = loadTokenizer(GEMMA3_PATH);
+
+  it("prints `id -> 'piece'` lines like llama-tokenize, rendering control tokens", () => {
+    const r = run(SMOLLM2_PATH, "--string", "Hello world<|im_end|>");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe(" 19556 -> 'Hello'\n   905 -> ' world'\n     2 -> '<|im_end|>'\n");
+  });
+
+  it("--ids prints a list; --show-count adds the count; --no-parse-special keeps control text as text", () => {
+    const r = run(SMOLLM2_PATH, "--string", "Hello world<|im_end|>", "--ids", "--show-count", "--no-parse-special");
+    expect(r.code).toBe(0);
+    const ids = smol.encode("Hello world<|im_end|>", { parseSpecial: false });
+    expect(ids).not.toContain(2);
+    expect(r.stdout).toBe(`[${ids.join(", ")}]\nTotal number of tokens: ${ids.length}\n`);
+  });
+
+  it("--json prints { ids, count } with BOS where the vocabulary adds it; --no-special drops it", () => {
+    const withBos = JSON.parse(run(GEMMA3_PATH, "--string", "Hi there", "--json").stdout) as { ids: number[]; count: number };
+    expect(withBos).toEqual({ ids: gemma.encode("Hi there"), count: withBos.ids.length });
+    expect(withBos.ids[0]).toBe(gemma.special.bos);
+    const without = JSON.parse(run(GEMMA3_PATH, "--string", "Hi there", "--json", "--no-special").stdout) as { ids: number[] };
+    expect(without.ids).toEqual(withBos.ids.slice(1));
+  });
+
+  it.skipIf(!SHARED_DATA)("--text tokenizes the file's bytes, invalid UTF-8 included", () => {
+    const file = join(dir, "text.txt");
+    const bytes = Buffer.concat([Buffer.from("caf\u00e9 \u{1f600}\n"), Buffer.from([0xff, 0x41, 0xc3])]);
+    writeFileSync(file, bytes);
+    const r = run(sharedData("models/stories260K.gguf"), "--text", file, "--json");
+    const stories = loadTokenizer(sharedData("models/stories260K.gguf"));
+    expect(JSON.parse(r.stdout)).toEqual({ ids: stories.encode(bytes), count: stories.encode(bytes).length });
+    // Byte fallback: 0xFF is not UTF-8 and becomes a byte token.
+    expect(stories.encode(bytes)).toContain(stories.encode(Buffer.from([0xff]), { addSpecial: false }).at(-1));
+  });
+
+  it("exit code 2 without exactly one input", () => {
+    expect(run(SMOLLM2_PATH).code).toBe(2);
+    expect(run(SMOLLM2_PATH, "--string", "a", "--text", "b").code).toBe(2);
+  });
+
+  it.skipIf(!SHARED_DATA)("exit code 1 and ERR_UNSUPPORTED_TOKENIZER for a WordPiece vocabulary", () => {
+    const bert = run(sharedData("tokenizer/ggml-vocab-bert-bge.gguf"), "--string", "a");
+    expect(bert.code).toBe(1);
+    expect(bert.stdout).toBe("");
+    expect(bert.stderr).toMatch(/ERR_UNSUPPORTED_TOKENIZER/);
+  });
+});

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { errorCode } from "../src/errors.js";
 import { loadTokenizer } from "../src/tokenizer/index.js";
 import { SHARED_DATA, sharedData } from "./helpers/data.js";
+import { loadReferenceVocab } from "./helpers/llama-reference.js";
 
 const SEPARATOR = "\n__ggml_vocab_test__\n";
 
@@ -77,6 +78,20 @@ describe.skipIf(!SHARED_DATA)("llama.cpp tokenizer vectors (../shared/data/token
         expect({ input: text, ids }).toEqual({ input: text, ids: outputs[i] });
         // The raw bytes give the same ids as the string.
         expect(tokenizer.encode(inputs[i]!, { addSpecial: false })).toEqual(ids);
+      }
+    });
+    it(`${name}: decode equals llama.cpp's detokenize (clean-up of spaces included)`, async () => {
+      const tokenizer = loadTokenizer(vocabPath);
+      const ref = await loadReferenceVocab(vocabPath);
+      try {
+        const { outputs } = readVectors(name);
+        for (const ids of outputs) {
+          for (const special of [false, true]) {
+            expect(tokenizer.decode(ids, { special })).toBe(ref.detokenize(ids as never, special));
+          }
+        }
+      } finally {
+        await ref.dispose();
       }
     });
   }

@@ -5,6 +5,8 @@
  * here. When full, it starts over.
  */
 const MAX_ENTRIES = 1 << 18;
+/** Longer words are not kept: they rarely repeat (a paragraph of Chinese is one SPM "word"). */
+const MAX_KEY_UNITS = 256;
 
 type Units = Uint8Array | Uint32Array;
 
@@ -49,8 +51,9 @@ export class WordCache {
 
   /** Caches ids[from..] as the tokens of bytes[start, end). */
   add(hash: number, bytes: Units, start: number, end: number, ids: readonly number[], from: number): void {
-    if (this.count >= MAX_ENTRIES) this.clear();
     const length = end - start;
+    if (length > MAX_KEY_UNITS) return;
+    if (this.count >= MAX_ENTRIES) this.clear();
     const n = ids.length - from;
     if (this.count + 1 >= this.hashes.length) this.growEntries();
     if ((this.count + 1) * 2 > this.slots.length) this.rehash(this.slots.length * 2);

@@ -5,7 +5,7 @@
  * 1 MB of real text split into paragraphs. Ids must be equal, token for
  * token; decode must equal llama.cpp's detokenize.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 
 import type { LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -122,3 +122,36 @@ for (const model of MODELS) {
     });
   });
 }
+
+/**
+ * Every vocabulary-only GGUF from llama.cpp in ../shared/data that we support,
+ * including those without test vectors (gpt-neox has no pre-type, so it runs
+ * the "default" pre-tokenizer; baichuan is SPM), against llama.cpp on the
+ * hard strings and a slice of real text.
+ */
+describe.skipIf(!SHARED_DATA)("llama.cpp's vocabulary files vs llama.cpp", () => {
+  const vocabs = SHARED_DATA
+    ? readdirSync(sharedData("tokenizer"))
+        .filter((f) => f.endsWith(".gguf") && f !== "ggml-vocab-bert-bge.gguf")
+        .sort()
+    : [];
+  const texts = SHARED_DATA ? [...NASTY_STRINGS, ...corpusParagraphs().slice(0, 400)] : [];
+
+  it("covers the files", () => {
+    expect(vocabs.length).toBeGreaterThanOrEqual(11);
+  });
+
+  for (const file of vocabs) {
+    it(`${file}: same ids, with and without special-token parsing`, async () => {
+      const path = sharedData(`tokenizer/${file}`);
+      const ours = loadTokenizer(path);
+      const ref = await loadReferenceVocab(path);
+      try {
+        expect(compareIds(ours, ref, texts, false)).toEqual([]);
+        expect(compareIds(ours, ref, NASTY_STRINGS, true)).toEqual([]);
+      } finally {
+        await ref.dispose();
+      }
+    });
+  }
+});

@@ -55,6 +55,8 @@ export const NASTY_STRINGS: readonly string[] = [
   "</s>",
   "<unk>",
   "text</s>more",
+  // Phi-3 strips white space after its special tokens (RSTRIP).
+  "a </s>  b <s>  c <|endoftext|>  d",
   "<|endoftext|>",
   "<|im_start|>user\nhi<|im_end|>",
   "<start_of_turn>user\nhello<end_of_turn>\n",

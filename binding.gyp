@@ -27,7 +27,39 @@
   "targets": [
     {
       "target_name": "shortgpt",
-      "sources": ["<!@(node scripts/native-sources.cjs portable)"]
+      "sources": ["<!@(node scripts/native-sources.cjs portable)"],
+      "conditions": [
+        ["target_arch=='x64'", {
+          "dependencies": ["shortgpt_avx2", "shortgpt_avx512"],
+          "defines": ["SHORTGPT_HAVE_X86_SIMD=1"]
+        }]
+      ]
     }
+  ],
+  "conditions": [
+    # The AVX kernels: their own ISA flags, called only after run-time CPU
+    # detection (native/cpu/cpu_features); other architectures get the scalar path.
+    ["target_arch=='x64'", {
+      "targets": [
+        {
+          "target_name": "shortgpt_avx2",
+          "type": "static_library",
+          "sources": ["<!@(node scripts/native-sources.cjs avx2)"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] },
+          "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
+        },
+        {
+          "target_name": "shortgpt_avx512",
+          "type": "static_library",
+          "sources": ["<!@(node scripts/native-sources.cjs avx512)"],
+          "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx512bf16", "-mfma", "-mf16c"],
+          "xcode_settings": {
+            "OTHER_CPLUSPLUSFLAGS": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx512bf16", "-mfma", "-mf16c"]
+          },
+          "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX512"] } }
+        }
+      ]
+    }]
   ]
 }

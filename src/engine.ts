@@ -41,11 +41,101 @@ export interface NativeMappedModel {
   close(): void;
 }
 
+/** SIMD level for a kernel call; default: the level the addon picked at load (buildInfo().simd.active). */
+export type KernelSimd = "scalar" | "avx2" | "avx512";
+
+export interface KernelOptions {
+  simd?: KernelSimd;
+}
+
+export interface KernelMatmulOptions extends KernelOptions {
+  /** Threads of a pool made for the call; default the physical cores. */
+  threads?: number;
+}
+
+/** A matmul input after conversion to a weight's activation format (as llama.cpp's CPU backend quantizes it). */
+export interface KernelActivations {
+  /** q8_*: quants, row-major. */
+  qs?: Int8Array;
+  /** q8_*: scale per 32 (q8_0, q8_1; fp16-rounded) or per 256 (q8_K). */
+  d?: Float32Array;
+  /** q8_0: d·Σq per 32; q8_1: s per 32 (fp16-rounded); q8_K: d·bsum per 16. */
+  corr?: Float32Array;
+  /** q8_K: sums of 16 quants. */
+  bsums?: Int16Array;
+  /** f32 / f16 / bf16: the values after rounding to that type. */
+  values?: Float32Array;
+}
+
+export interface KernelRopeOptions {
+  mode?: "normal" | "neox";
+  nRot?: number;
+  freqBase?: number;
+  freqScale?: number;
+  freqFactors?: Float32Array;
+  extFactor?: number;
+  attnFactor?: number;
+  nCtxOrig?: number;
+  betaFast?: number;
+  betaSlow?: number;
+}
+
+/**
+ * The CPU kernels (native/cpu), exposed for tests and benchmarks: synchronous, every argument
+ * checked (ERR_INVALID_ARG; ERR_UNSUPPORTED_TYPE; ERR_UNSUPPORTED_SIMD for a level the CPU or
+ * build lacks). Rows are row-major; `n` is the row length.
+ */
+export interface NativeKernels {
+  /** ggml type ids the kernels read. */
+  supportedTypes(): number[];
+  weightTypeSupported(type: number): boolean;
+  /** Throws ERR_UNSUPPORTED_TYPE naming `tensorName` when the kernels cannot read `type`. */
+  requireSupported(type: number, tensorName: string): void;
+  physicalCores(): number;
+  /** The first n values of `bytes` (a whole number of blocks) as f32. */
+  dequantize(type: number, bytes: Uint8Array, n: number): Float32Array;
+  quantizeActivations(format: "q8_0" | "q8_1" | "q8_K" | "f16" | "bf16" | "f32", x: Float32Array, n: number, options?: KernelOptions): KernelActivations;
+  /** llama.cpp's block_q8_0 / block_q8_1 / block_q8_K bytes for x. */
+  quantizeBlocks(format: "q8_0" | "q8_1" | "q8_K", x: Float32Array): Uint8Array;
+  /** Y[T×nOut] = X[T×nIn]·Wᵀ, W stored as ggml stores it (nOut rows of nIn elements). */
+  matmul(type: number, weight: Uint8Array, nIn: number, nOut: number, x: Float32Array, T: number, options?: KernelMatmulOptions): Float32Array;
+  /** Seconds per matmul call (pool and buffers made once; `warmup` calls not timed). */
+  matmulBench(
+    type: number,
+    weight: Uint8Array,
+    nIn: number,
+    nOut: number,
+    x: Float32Array,
+    T: number,
+    options?: KernelMatmulOptions & { iterations?: number; warmup?: number },
+  ): Float64Array;
+  /** f32 FMA FLOP/s on `threads` threads for about `seconds`. */
+  fmaPeak(options?: KernelMatmulOptions & { seconds?: number }): number;
+  rmsnorm(x: Float32Array, n: number, w: Float32Array | null, eps: number, options?: KernelOptions): Float32Array;
+  layernorm(x: Float32Array, n: number, w: Float32Array | null, b: Float32Array | null, eps: number): Float32Array;
+  /** softmax(x·scale + mask) per row; mask holds n values (all rows) or x.length. */
+  softmax(x: Float32Array, n: number, scale: number, mask: Float32Array | null, options?: KernelOptions): Float32Array;
+  softcap(x: Float32Array, cap: number): Float32Array;
+  /** Rows of headDim, row r rotated for positions[r]. */
+  rope(x: Float32Array, headDim: number, positions: Float32Array, options?: KernelRopeOptions): Float32Array;
+  unary(op: "silu" | "gelu" | "gelu_f16", x: Float32Array, options?: KernelOptions): Float32Array;
+  glu(op: "swiglu" | "geglu" | "geglu_f16", gate: Float32Array, up: Float32Array, options?: KernelOptions): Float32Array;
+  binary(op: "add" | "mul", a: Float32Array, b: Float32Array): Float32Array;
+  scale(x: Float32Array, s: number): Float32Array;
+  toF16(x: Float32Array, options?: KernelOptions): Uint16Array;
+  fromF16(h: Uint16Array, options?: KernelOptions): Float32Array;
+  toBF16(x: Float32Array): Uint16Array;
+  fromBF16(h: Uint16Array): Float32Array;
+  /** f32 → f16 → f32: what llama.cpp's F16 KV cache holds. */
+  roundF16(x: Float32Array, options?: KernelOptions): Float32Array;
+}
+
 export interface NativeAddon {
   buildInfo(): NativeBuildInfo;
   ggmlTypeTable(): { id: number; name: string; blockElems: number; blockBytes: number }[];
   MappedModel: new (path: string, tensors: readonly NativeTensorArg[]) => NativeMappedModel;
   CancelToken: new () => NativeCancelToken;
+  kernels: NativeKernels;
   copyRanges(
     src: string,
     dst: string,

@@ -86,8 +86,10 @@ const char* simd_level_name(SimdLevel level) {
   }
 }
 
+// The build defines SHORTGPT_HAVE_X86_SIMD when it compiled the avx2/avx512
+// source groups (x86-64 only): without them only the scalar kernels exist.
 bool simd_level_compiled(SimdLevel level) {
-#ifdef SHORTGPT_X86
+#ifdef SHORTGPT_HAVE_X86_SIMD
   (void)level;
   return true;
 #else

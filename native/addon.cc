@@ -8,6 +8,7 @@
 #include "napi/cancel_token.h"
 #include "napi/copy_ranges_binding.h"
 #include "napi/kernels_binding.h"
+#include "napi/engine_binding.h"
 #include "napi/mapped_model_binding.h"
 
 namespace shortgpt {
@@ -19,6 +20,7 @@ Napi::Object init_module(Napi::Env env, Napi::Object exports) {
   exports.Set("CancelToken", define_cancel_token_class(env));
   exports.Set("copyRanges", Napi::Function::New<copy_ranges_js>(env, "copyRanges"));
   exports.Set("kernels", define_kernels(env));
+  exports.Set("Engine", define_engine_class(env));
   return exports;
 }
 

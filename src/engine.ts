@@ -41,6 +41,61 @@ export interface NativeMappedModel {
   close(): void;
 }
 
+/** The ModelConfig object the native Engine reads (src/arch/model-config.ts builds it). */
+export type NativeModelConfig = object;
+
+export interface NativeEngineOptions {
+  threads: number;
+  /** Precision of K and V in attention: "f16" like llama.cpp's default cache, or "f32". */
+  kv: "f16" | "f32";
+  memoryBudget: number;
+}
+
+/** Hook sums of hiddenStats, as the native engine returns them (see src/model.ts HiddenStats). */
+export interface NativeHiddenStats {
+  rows: number;
+  windows: number;
+  spans: number[];
+  cosSum: Float64Array;
+  relSum: Float64Array;
+  spanCosSum: Float64Array;
+  spanAngleSum: Float64Array;
+  lastCosSum: Float64Array;
+  lastAngleSum: Float64Array;
+}
+
+export interface NativeEngine {
+  readonly info: { backend: string; threads: number; simd: string; memoryBudget: number };
+  logits(
+    tokens: Int32Array,
+    rows: Int32Array,
+    skip: Uint8Array,
+    cancel?: NativeCancelToken,
+    onProgress?: (done: number) => void,
+  ): Promise<Float32Array>;
+  /** [nll_0, count_0, nll_1, count_1, ...] per chunk. */
+  perplexity(
+    tokens: Int32Array,
+    ctx: number,
+    first: number,
+    skip: Uint8Array,
+    cancel?: NativeCancelToken,
+    onProgress?: (done: number) => void,
+  ): Promise<Float64Array>;
+  hiddenStats(
+    tokens: Int32Array,
+    lengths: Int32Array,
+    spans: Int32Array,
+    skip: Uint8Array,
+    cancel?: NativeCancelToken,
+    onProgress?: (done: number) => void,
+  ): Promise<NativeHiddenStats>;
+  /** Seconds per step since open or resetProfile(). */
+  profile(): Record<string, number>;
+  resetProfile(): void;
+  close(): void;
+}
+
 /** SIMD level for a kernel call; default: the level the addon picked at load (buildInfo().simd.active). */
 export type KernelSimd = "scalar" | "avx2" | "avx512";
 
@@ -136,6 +191,7 @@ export interface NativeAddon {
   MappedModel: new (path: string, tensors: readonly NativeTensorArg[]) => NativeMappedModel;
   CancelToken: new () => NativeCancelToken;
   kernels: NativeKernels;
+  Engine: new (path: string, tensors: readonly NativeTensorArg[], config: NativeModelConfig, options: NativeEngineOptions) => NativeEngine;
   copyRanges(
     src: string,
     dst: string,

@@ -6,7 +6,8 @@
  * src/models/*.cpp and llama-model.cpp (../shared/docs/llama-cpp-facts.md §3).
  */
 import type { GgufFile } from "../gguf/read.js";
-import { optionalArray, optionalInteger } from "../gguf/metadata.js";
+import { optionalInteger } from "../gguf/metadata.js";
+import { GEMMA2, GEMMA3, LLAMA, PHI3, QWEN2, QWEN3, swaPeriodOf, type ForwardDescriptor } from "./forward-descriptors.js";
 
 /** What ties a block's behaviour to its index in one architecture. */
 export interface LayerIndexPattern {
@@ -40,18 +41,12 @@ export interface ArchitectureEntry {
   readonly name: string;
   /** Layer-index rules for this file (some depend on metadata such as the SWA period key). */
   rules(file: GgufFile): ArchitectureRules;
+  /** How the forward engine runs this architecture; absent when it cannot. */
+  readonly forward?: ForwardDescriptor;
 }
 
 function periodFromKey(file: GgufFile, arch: string, fallback: number): { period: number; fromKey: boolean } {
-  // llama.cpp honours only a scalar u32 period for these architectures; an
-  // array is silently ignored and the default used.
-  const key = `${arch}.attention.sliding_window_pattern`;
-  const entry = file.get(key);
-  if (entry && optionalArray(file, key) === undefined) {
-    const p = optionalInteger(file, key);
-    if (p !== undefined && p > 0) return { period: p, fromKey: true };
-  }
-  return { period: fallback, fromKey: false };
+  return swaPeriodOf(file, arch, fallback);
 }
 
 function gcd(a: number, b: number): number {
@@ -60,21 +55,21 @@ function gcd(a: number, b: number): number {
 
 const independent: ArchitectureEntry["rules"] = () => ({});
 
-function entry(name: string, rules: ArchitectureEntry["rules"] = independent): ArchitectureEntry {
-  return { name, rules };
+function entry(name: string, rules: ArchitectureEntry["rules"] = independent, forward?: ForwardDescriptor): ArchitectureEntry {
+  return forward ? { name, rules, forward } : { name, rules };
 }
 
 const ENTRIES: readonly ArchitectureEntry[] = [
   // Blocks independent of their index: any removal set keeps the model correct.
-  entry("llama"),
+  entry("llama", independent, LLAMA),
   entry("mistral3"),
-  entry("qwen2"),
+  entry("qwen2", independent, QWEN2),
   entry("qwen2moe"),
-  entry("qwen3"),
+  entry("qwen3", independent, QWEN3),
   entry("qwen3moe"),
   entry("phi2"),
   // phi3: even with sliding_window set, llama.cpp disables SWA (pattern 1).
-  entry("phi3"),
+  entry("phi3", independent, PHI3),
   entry("granite"),
   entry("granitemoe"),
   entry("starcoder2"),
@@ -100,7 +95,7 @@ const ENTRIES: readonly ArchitectureEntry[] = [
         description: "llama.cpp uses a different attention scale when gemma2 has exactly 46 blocks (the 27B model)",
       },
     };
-  }),
+  }, GEMMA2),
   entry("gemma3", (file) => {
     const window = optionalInteger(file, "gemma3.attention.sliding_window");
     const rules: ArchitectureRules = {
@@ -119,7 +114,7 @@ const ENTRIES: readonly ArchitectureEntry[] = [
         description: `sliding-window period ${period} (${period - 1} local : 1 global, each kind with its own RoPE base${fromKey ? "" : "; llama.cpp default"})`,
       },
     };
-  }),
+  }, GEMMA3),
   entry("cohere2", (file) => {
     const { period } = periodFromKey(file, "cohere2", 4);
     return {
@@ -165,6 +160,11 @@ const BY_NAME: ReadonlyMap<string, ArchitectureEntry> = new Map(ENTRIES.map((e) 
 /** The table entry for an architecture, or undefined when shortgpt does not know it. */
 export function architectureEntry(name: string): ArchitectureEntry | undefined {
   return BY_NAME.get(name);
+}
+
+/** Architectures the forward engine runs (entries with a forward descriptor). */
+export function forwardArchitectures(): string[] {
+  return ENTRIES.filter((e) => e.forward !== undefined).map((e) => e.name);
 }
 
 /** Names of every architecture in the table. */

@@ -1,0 +1,45 @@
+// The inner loops of the engine's attention (attention.cc), one set per
+// instruction set: scalar here, AVX2 in attention_avx2.cc (compiled with
+// -mavx2 -mfma -mf16c, called only when the CPU has them). Both give the
+// same bits: every output element is one fused multiply-add chain in a fixed
+// order, and the exponential is the same polynomial, lane for lane.
+//
+// They reproduce llama.cpp's CPU flash attention for a batch of 64 or more
+// query rows (ggml-cpu ops.cpp, the tiled kernel): 64-row query tiles
+// against 64-cell key tiles, scores as f32 FMA chains over the head
+// dimension, a per-tile online softmax whose exponentials use ggml's AVX2
+// exp approximation (ggml_v_expf) with 8-lane partial sums added in double,
+// and an f32 accumulator for P.V. Only the plain types cross this boundary.
+#pragma once
+
+#include <cstdint>
+
+namespace shortgpt {
+
+constexpr int kAttnTile = 64;  // query rows per tile and key cells per tile (GGML_FA_TILE_Q/KV)
+
+struct AttnKernels {
+  const char* name;
+  // s[i][j] = sum over d of q[i][d] * kt[d][j], i, j < 64, as fma(q, k, acc)
+  // from acc = 0 with d ascending. q is [64][dk], kt [dk][64], s [64][64].
+  void (*scores)(const float* q, const float* kt, int dk, float* s);
+  // row[j] = exp(row[j] - max) for j < 64 with ggml's exp approximation;
+  // returns the sum of the eight 8-lane partial sums, each summed in float
+  // in ggml's order, added in double.
+  double (*exp_row)(float* row, float max);
+  // acc[i][d] = fma chain over j ascending of p[i][j] * v[j][d], starting
+  // from acc[i][d]. p is [64][64], v [64][dv], acc [64][dv]; dv % 8 == 0.
+  void (*accumulate)(const float* p, const float* v, int dv, float* acc);
+};
+
+const AttnKernels& attn_kernels_scalar();
+
+namespace avx2 {
+// Present when the build compiled the x86 SIMD files.
+const AttnKernels& attn_kernels();
+}  // namespace avx2
+
+// ggml_v_expf for one lane (the scalar kernels' exponential, also used by tests).
+float ggml_expf_lane(float x);
+
+}  // namespace shortgpt

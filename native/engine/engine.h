@@ -1,0 +1,90 @@
+// One open model: the mapped file, its validated tensor table, the bound
+// weights, and a backend; and the three things the engine does with them,
+// each over batches sized by the memory budget:
+//
+//   logits        one sequence, the logits of chosen positions
+//   perplexity    llama-perplexity chunks, the NLL of positions [first, ctx-2]
+//   hidden_stats  independent windows, the hook sums of every block boundary
+//
+// All take a skip mask (blocks run as identity) and a RunControl
+// (cancellation between blocks and batches, progress in sequences).
+// One call runs at a time per engine: calls on the same engine serialize.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/cpu_backend.h"
+#include "engine/hidden_stats.h"
+#include "engine/mapped_file.h"
+#include "engine/model_config.h"
+#include "engine/model_weights.h"
+#include "engine/tensor_table.h"
+
+namespace shortgpt {
+
+struct EngineOptions {
+  int threads = 1;
+  KvPrecision kv = KvPrecision::F16;
+  int64_t memory_budget = int64_t(512) << 20;
+};
+
+struct EngineControl {
+  const std::atomic<bool>* cancel = nullptr;
+  // Sequences finished so far (fractional within a batch).
+  std::function<void(double sequences_done)> progress;
+};
+
+struct ChunkNll {
+  double nll = 0;  // sum over scored positions
+  int64_t count = 0;
+};
+
+class Engine {
+ public:
+  Engine(const std::string& path, std::vector<TensorInfo> tensors, ModelConfig config, const EngineOptions& options);
+
+  const ModelConfig& config() const { return config_; }
+  int threads() const { return backend_->threads(); }
+  SimdLevel simd() const { return backend_->simd(); }
+  int64_t memory_budget() const { return options_.memory_budget; }
+  CpuBackend::Profile profile() const;
+  void reset_profile();
+
+  // Logits at `rows` (positions of `tokens`, one sequence from position 0):
+  // rows.size() x n_vocab floats.
+  std::vector<float> logits(const std::vector<int32_t>& tokens, const std::vector<int64_t>& rows,
+                            const std::vector<uint8_t>& skip, const EngineControl& control);
+
+  // tokens holds n_chunks x ctx ids (each chunk its own sequence); scores
+  // positions [first, ctx - 2] against the token after them.
+  std::vector<ChunkNll> perplexity(const std::vector<int32_t>& tokens, int64_t ctx, int64_t first,
+                                   const std::vector<uint8_t>& skip, const EngineControl& control);
+
+  // Windows are consecutive runs of `tokens` with the given lengths.
+  HiddenStatsSums hidden_stats(const std::vector<int32_t>& tokens, const std::vector<int64_t>& lengths,
+                               const std::vector<int>& spans, const std::vector<uint8_t>& skip,
+                               const EngineControl& control);
+
+  // Sequences of `seq_len` tokens per batch under the budget (hooks keep extra states).
+  int64_t sequences_per_batch(int64_t seq_len, int max_span) const;
+
+ private:
+  void check_tokens(const std::vector<int32_t>& tokens) const;
+  void check_skip(const std::vector<uint8_t>& skip) const;
+
+  EngineOptions options_;
+  std::unique_ptr<MappedFile> file_;
+  std::unique_ptr<TensorTable> table_;
+  ModelConfig config_;
+  std::unique_ptr<ModelWeights> weights_;
+  std::unique_ptr<CpuBackend> backend_;
+  std::mutex run_mutex_;
+};
+
+}  // namespace shortgpt

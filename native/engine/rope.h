@@ -1,0 +1,47 @@
+// Rotary position embedding for the engine: per-position cos/sin tables for
+// one RoPE setting (base, frequency scale, frequency factors), built with
+// the kernels of cpu/rope.h (llama.cpp's ggml_rope_cache_init numerics) and
+// cached so blocks that share a setting share the table and positions are
+// computed once per call rather than once per head.
+//
+// NORM rotates pairs (2i, 2i+1); NEOX rotates (i, i + n_rot/2). Dimensions
+// at or above n_rot pass through.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/model_config.h"
+
+namespace shortgpt {
+
+struct RopeSetting {
+  float base = 10000.0f;
+  float freq_scale = 1.0f;
+  const float* factors = nullptr;  // n_rot/2 divisors, or null
+
+  bool operator==(const RopeSetting& o) const {
+    return base == o.base && freq_scale == o.freq_scale && factors == o.factors;
+  }
+};
+
+class RopeTable {
+ public:
+  RopeTable(const RopeConfig& rope, const RopeSetting& setting) : rope_(rope), setting_(setting) {}
+
+  const RopeSetting& setting() const { return setting_; }
+
+  // Makes positions [0, n) available.
+  void reserve(int64_t n);
+
+  // Rotates one head vector of head_dim values at position pos (< reserved).
+  void apply(float* x, int64_t head_dim, int64_t pos) const;
+
+ private:
+  RopeConfig rope_;
+  RopeSetting setting_;
+  int64_t n_pos_ = 0;
+  std::vector<float> cs_;  // [pos][n_rot]: (cos, sin) pairs
+};
+
+}  // namespace shortgpt

@@ -1,0 +1,270 @@
+/**
+ * An open model on the forward engine: `openModel(path)` reads the GGUF
+ * header, resolves the architecture's ModelConfig (src/arch), and hands the
+ * file, tensor table and config to the native Engine, which maps the weights
+ * and checks every tensor before anything runs.
+ *
+ *   const model = await openModel("model.gguf", { threads: 4 });
+ *   const { perplexity } = await model.perplexity(text, { ctx: 512, chunks: 20, skip: [12, 13] });
+ *   const stats = await model.hiddenStats(windows, { spans: [1, 4] });
+ *   model.close();
+ *
+ * Every long call runs off the JS thread, accepts { signal, onProgress }
+ * and rejects with AbortError when the signal fires. Calls on one model run
+ * one after another; separate models run in parallel.
+ */
+import { modelConfig, type ModelConfig } from "./arch/model-config.js";
+import { addon, cancelTokenFor, normalizeNativeError, throwIfAborted, type NativeEngine } from "./engine.js";
+import { ShortgptError } from "./errors.js";
+import { hiddenStatsFromNative, type HiddenStats } from "./evaluate/hidden-stats.js";
+import { perplexityOfTokens, type PerplexityOptions, type PerplexityResult } from "./evaluate/perplexity.js";
+import { readGguf, type GgufFile } from "./gguf/read.js";
+import { loadTokenizer, type Tokenizer } from "./tokenizer/index.js";
+
+export interface OpenModelOptions {
+  /** Threads of this model's pool; default one per physical core. */
+  threads?: number;
+  /** "cpu" (the only backend so far) or "auto". */
+  device?: "cpu" | "auto";
+  /** Bytes of working memory a call may use for activations; batches are sized to fit. Default 512 MiB. */
+  memoryBudget?: number;
+  /**
+   * Precision of K and V in attention: "f16" rounds them as llama.cpp's
+   * default F16 KV cache does (default); "f32" keeps full precision.
+   */
+  kvCache?: "f16" | "f32";
+}
+
+/** Progress of a long call: `done` of `total` sequences (fractional within a batch). */
+export interface EngineProgress {
+  readonly done: number;
+  readonly total: number;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: EngineProgress) => void;
+  /** Block indices to skip (run as identity): simulates removing them. */
+  skip?: readonly number[];
+}
+
+export interface LogitsOptions extends RunOptions {
+  /** Positions whose logits to return (default: every position). */
+  positions?: readonly number[];
+}
+
+export interface HiddenStatsOptions extends RunOptions {
+  /** Spans n for cos(x_i, x_{i+n}) and angular distance (default [1]). */
+  spans?: readonly number[];
+}
+
+/** Windows for hiddenStats: token arrays, or calibrationWindows' output (windows × ctx ids). */
+export type Windows = readonly ArrayLike<number>[] | { readonly ids: Int32Array; readonly ctx: number };
+
+export const DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024;
+
+export class Model {
+  readonly path: string;
+  readonly file: GgufFile;
+  readonly config: ModelConfig;
+  private engine: NativeEngine | undefined;
+  private tokenizerCache: Tokenizer | undefined;
+  /** Calls on one engine share its buffers: they run one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** @internal use openModel */
+  constructor(path: string, file: GgufFile, config: ModelConfig, engine: NativeEngine) {
+    this.path = path;
+    this.file = file;
+    this.config = config;
+    this.engine = engine;
+  }
+
+  get architecture(): string {
+    return this.config.architecture;
+  }
+
+  get blockCount(): number {
+    return this.config.nLayer;
+  }
+
+  get vocabSize(): number {
+    return this.config.nVocab;
+  }
+
+  /** Threads, SIMD level and memory budget in use. */
+  get info(): { backend: string; threads: number; simd: string; memoryBudget: number } {
+    return this.native().info;
+  }
+
+  /** The model's tokenizer (loaded on first use). */
+  get tokenizer(): Tokenizer {
+    this.tokenizerCache ??= loadTokenizer(this.file);
+    return this.tokenizerCache;
+  }
+
+  /** Logits of one sequence (starting at position 0): positions × vocab floats, row-major. */
+  async logits(ids: ArrayLike<number>, options: LogitsOptions = {}): Promise<Float32Array> {
+    const tokens = this.tokenArray(ids);
+    const positions = options.positions ?? Array.from({ length: tokens.length }, (_, i) => i);
+    const rows = new Int32Array(positions.length);
+    positions.forEach((p, i) => {
+      if (!Number.isInteger(p) || p < 0 || p >= tokens.length) {
+        throw new ShortgptError("ERR_INVALID_ARG", `position ${p} is outside 0..${tokens.length - 1}`);
+      }
+      rows[i] = p;
+    });
+    return this.run(options, 1, (cancel, progress) => this.native().logits(tokens, rows, this.skipMask(options.skip), cancel, progress));
+  }
+
+  /**
+   * Perplexity exactly as llama-perplexity computes it: `text` tokenized once
+   * with BOS, chunks of `ctx` tokens with BOS over each first token, positions
+   * ctx/2 … ctx−2 scored. Pass `{ tokens }` to skip tokenization.
+   */
+  async perplexity(text: string | { readonly tokens: ArrayLike<number> }, options: PerplexityOptions = {}): Promise<PerplexityResult> {
+    const tokens = typeof text === "string" ? this.tokenizer.encode(text, { addSpecial: true, parseSpecial: false }) : text.tokens;
+    const bos = this.tokenizer.addBos ? this.tokenizer.special.bos : null;
+    return perplexityOfTokens(tokens, bos, options, (ids, ctx, first, runOptions, total) =>
+      this.run(runOptions, total, (cancel, progress) =>
+        this.native().perplexity(ids, ctx, first, this.skipMask(runOptions.skip), cancel, progress),
+      ),
+    );
+  }
+
+  /** The raw hook sums over `windows` (each an independent sequence from position 0). */
+  async hiddenStats(windows: Windows, options: HiddenStatsOptions = {}): Promise<HiddenStats> {
+    let tokens: Int32Array;
+    let lengths: Int32Array;
+    if ("ids" in windows && "ctx" in windows && !Array.isArray(windows)) {
+      const { ids, ctx } = windows as { ids: Int32Array; ctx: number };
+      if (!Number.isInteger(ctx) || ctx < 1 || ids.length % ctx !== 0) {
+        throw new ShortgptError("ERR_INVALID_ARG", "windows.ids must hold a whole number of windows of ctx tokens");
+      }
+      tokens = this.tokenArray(ids);
+      lengths = new Int32Array(ids.length / ctx).fill(ctx);
+    } else {
+      const list = windows as readonly ArrayLike<number>[];
+      const total = list.reduce((n, w) => n + w.length, 0);
+      tokens = new Int32Array(total);
+      lengths = new Int32Array(list.length);
+      let at = 0;
+      list.forEach((w, i) => {
+        tokens.set(this.tokenArray(w), at);
+        at += w.length;
+        lengths[i] = w.length;
+      });
+    }
+    if (lengths.length === 0 || lengths.some((l) => l < 1)) {
+      throw new ShortgptError("ERR_INVALID_ARG", "hiddenStats needs at least one window, each with at least one token");
+    }
+    const spans = options.spans ?? [1];
+    for (const n of spans) {
+      if (!Number.isInteger(n) || n < 1 || n > this.blockCount) {
+        throw new ShortgptError("ERR_INVALID_ARG", `span ${n} is outside 1..${this.blockCount}`);
+      }
+    }
+    const raw = await this.run(options, lengths.length, (cancel, progress) =>
+      this.native().hiddenStats(tokens, lengths, Int32Array.from(spans), this.skipMask(options.skip), cancel, progress),
+    );
+    return hiddenStatsFromNative(raw, this.blockCount);
+  }
+
+  /** Seconds per step of the block since open or the last resetProfile() (for benchmarks). */
+  profile(): Record<string, number> {
+    return this.native().profile();
+  }
+
+  resetProfile(): void {
+    this.native().resetProfile();
+  }
+
+  /** Releases the mapping and buffers now (otherwise at garbage collection). A running call finishes first. */
+  close(): void {
+    this.engine?.close();
+    this.engine = undefined;
+  }
+
+  get closed(): boolean {
+    return this.engine === undefined;
+  }
+
+  private native(): NativeEngine {
+    if (!this.engine) throw new ShortgptError("ERR_MODEL_CLOSED", `${this.path}: the model has been closed`);
+    return this.engine;
+  }
+
+  private tokenArray(ids: ArrayLike<number>): Int32Array {
+    const out = new Int32Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+        throw new ShortgptError("ERR_TOKEN_RANGE", `token id ${id} at index ${i} is outside the vocabulary (0..${this.vocabSize - 1})`);
+      }
+      out[i] = id;
+    }
+    return out;
+  }
+
+  private skipMask(skip: readonly number[] | undefined): Uint8Array {
+    const mask = new Uint8Array(this.blockCount);
+    for (const i of skip ?? []) {
+      if (!Number.isInteger(i) || i < 0 || i >= this.blockCount) {
+        throw new ShortgptError("ERR_INVALID_SKIP", `cannot skip block ${i}: the model has blocks 0-${this.blockCount - 1}`);
+      }
+      mask[i] = 1;
+    }
+    return mask;
+  }
+
+  /** Queues a native call: abort and progress wiring, one call at a time per model. */
+  private run<T>(
+    options: RunOptions,
+    total: number,
+    call: (cancel: ReturnType<typeof cancelTokenFor>["token"], progress?: (done: number) => void) => Promise<T>,
+  ): Promise<T> {
+    const start = async (): Promise<T> => {
+      throwIfAborted(options.signal);
+      const { token, dispose } = cancelTokenFor(options.signal);
+      const onProgress = options.onProgress;
+      try {
+        return await call(token, onProgress ? (done) => onProgress({ done, total }) : undefined);
+      } catch (error) {
+        throw normalizeNativeError(error);
+      } finally {
+        dispose();
+      }
+    };
+    const result = this.queue.then(start, start);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/**
+ * Opens a GGUF model for the forward engine. Throws ERR_UNSUPPORTED_ARCH
+ * (naming the supported architectures), ERR_UNSUPPORTED_TYPE (naming the
+ * tensor and its type), ERR_MISSING_TENSOR, ERR_TENSOR_SHAPE or ERR_GGUF_*
+ * before anything runs.
+ */
+export async function openModel(path: string, options: OpenModelOptions = {}): Promise<Model> {
+  const device = options.device ?? "cpu";
+  if (device !== "cpu" && device !== "auto") {
+    throw new ShortgptError("ERR_UNSUPPORTED_DEVICE", `device '${String(device)}' is not available (this build has: cpu)`);
+  }
+  const threads = options.threads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
+    throw new ShortgptError("ERR_INVALID_ARG", `threads must be an integer 1..1024, got ${threads}`);
+  }
+  const memoryBudget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
+  if (!Number.isSafeInteger(memoryBudget) || memoryBudget < 16 * 1024 * 1024) {
+    throw new ShortgptError("ERR_INVALID_ARG", `memoryBudget must be at least 16 MiB, got ${memoryBudget}`);
+  }
+  const kv = options.kvCache ?? "f16";
+  if (kv !== "f16" && kv !== "f32") throw new ShortgptError("ERR_INVALID_ARG", `kvCache must be 'f16' or 'f32'`);
+  const file = readGguf(path);
+  const config = modelConfig(file);
+  const tensors = file.tensors.map((t) => ({ name: t.name, type: t.type, dims: t.dims, offset: t.offset, size: t.size }));
+  const engine = new (addon().Engine)(path, tensors, config, { threads, kv, memoryBudget });
+  return new Model(path, file, config, engine);
+}

@@ -12,6 +12,10 @@
 //   --jobs N         worker processes (default: min(2, CPUs)); the full-distribution read is bound
 //                    by one process's main thread, so processes, not threads, scale it
 //   --threads N      llama.cpp threads per worker (default 1; results do not depend on it)
+//   --variants a,b   flash-attention variants: auto, false (default: both)
+//   --fresh          ignore the task cache (.cache/reference-fixtures/tasks.jsonl); by default a
+//                    run resumes: finished tasks are reused while the model file, node-llama-cpp
+//                    and test/helpers/llama-reference.ts are unchanged
 //
 // What it writes, per model, for flashAttention "auto" (llama.cpp's default; flash attention on
 // CPU) and false:
@@ -19,11 +23,12 @@
 //                             ctx 512, first 20 chunks: PPL, ΣNLL, count, per-chunk ΣNLL and count
 //   <model>.next-token.json   three 128-token texts from Gutenberg books (pg84, pg1342, pg2701):
 //                             argmax id, its ln p and ln p(next token) at every position
-// Takes about 25 min with 2 jobs on a 2-core machine, almost all of it Gemma 3's 262k-entry
-// distributions (≈ 0.2 s per scored position).
+// Each model's files are written as soon as its tasks are done (stories260K first, Gemma 3 last).
+// Takes about 25 min with 2 jobs on an idle 2-core machine (over an hour when it is shared),
+// almost all of it Gemma 3's 262k-entry distributions (0.2-0.45 s per scored position).
 import { fork } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,7 +47,7 @@ const BOOKS = [
   { name: "pg1342", file: "text/pg/pg1342.txt", offset: 20000, length: 2000 },
   { name: "pg2701", file: "text/pg/pg2701.txt", offset: 20000, length: 2000 },
 ];
-const VARIANTS = ["auto", false];
+const ALL_VARIANTS = ["auto", false];
 const MODEL_IDS = ["stories260K", "smollm2-135m", "gemma3-270m"];
 const KINDS = ["perplexity", "next-token"];
 const METHOD =
@@ -68,7 +73,15 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const args = { models: MODEL_IDS, kinds: KINDS, jobs: Math.max(1, Math.min(2, availableParallelism())), threads: 1, worker: false };
+  const args = {
+    models: MODEL_IDS,
+    kinds: KINDS,
+    variants: ALL_VARIANTS,
+    jobs: Math.max(1, Math.min(2, availableParallelism())),
+    threads: 1,
+    worker: false,
+    fresh: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -81,8 +94,15 @@ function parseArgs(argv) {
     else if (arg === "--kinds") args.kinds = value().split(",");
     else if (arg === "--jobs") args.jobs = Number(value());
     else if (arg === "--threads") args.threads = Number(value());
+    else if (arg === "--fresh") args.fresh = true;
+    else if (arg === "--variants") {
+      args.variants = value()
+        .split(",")
+        .map((v) => (v === "false" ? false : v));
+      for (const v of args.variants) if (!ALL_VARIANTS.includes(v)) fail(`unknown variant ${v}; known: auto, false`);
+    }
     else if (arg === "--help" || arg === "-h") {
-      console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 22).map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
+      console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 30).map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
       process.exit(0);
     } else fail(`unknown argument ${arg}`);
   }
@@ -194,8 +214,7 @@ function startWorkers(count, args) {
   });
 }
 
-async function runAll(workers, tasks, log) {
-  const results = new Map();
+async function runAll(workers, tasks, log, onResult) {
   let cursor = 0;
   let done = 0;
   const started = Date.now();
@@ -204,7 +223,7 @@ async function runAll(workers, tasks, log) {
       while (cursor < tasks.length) {
         const task = tasks[cursor++];
         const t0 = Date.now();
-        results.set(task.key, await w.run(task));
+        onResult(task, await w.run(task));
         done++;
         const elapsed = (Date.now() - started) / 1000;
         const eta = (elapsed / done) * (tasks.length - done);
@@ -212,7 +231,29 @@ async function runAll(workers, tasks, log) {
       }
     }),
   );
-  return results;
+}
+
+/** Finished tasks, kept across runs: one JSON line per task, valid while its stamp matches. */
+function taskCache(path, fresh) {
+  const entries = new Map();
+  if (!fresh && existsSync(path)) {
+    for (const line of readFileSync(path, "utf8").split("\n")) {
+      if (!line.trim()) continue;
+      try {
+        const entry = JSON.parse(line);
+        entries.set(`${entry.stamp}|${entry.key}`, entry.result);
+      } catch {
+        // a line cut short by an interrupted run
+      }
+    }
+  }
+  return {
+    get: (stamp, key) => entries.get(`${stamp}|${key}`),
+    put(stamp, key, result) {
+      entries.set(`${stamp}|${key}`, result);
+      appendFileSync(path, JSON.stringify({ stamp, key, result }) + "\n");
+    },
+  };
 }
 
 function fileSpec(relative, part) {
@@ -258,8 +299,9 @@ async function parent(args) {
   }
   mkdirSync(fx.REFERENCE_FIXTURE_DIR, { recursive: true });
 
-  // Longest first (Gemma's 262k vocab), so the workers finish together.
-  const order = ["gemma3-270m", "smollm2-135m", "stories260K"].filter((m) => args.models.includes(m));
+  // Cheap models first, so their fixtures are written early; Gemma 3 (262k vocab) last.
+  const VARIANTS = args.variants;
+  const order = MODEL_IDS.filter((m) => args.models.includes(m));
   const tasks = [];
   for (const model of order) {
     for (const flashAttention of VARIANTS) {
@@ -271,32 +313,42 @@ async function parent(args) {
       }
     }
   }
-  const jobs = Math.min(args.jobs, tasks.length);
-  log(`${tasks.length} tasks on ${jobs} worker(s), ${args.threads} thread(s) each`);
-  const started = Date.now();
-  const workers = startWorkers(jobs, args);
-  let results;
-  let info;
-  try {
-    await Promise.all(workers.map((w) => w.ready));
-    info = await workers[0].run({ type: "info" });
-    results = await runAll(workers, tasks, log);
-  } finally {
-    for (const w of workers) w.stop();
+  // A cached result is reused only for the same model file, node-llama-cpp and harness code
+  // (comments and blank lines do not count).
+  const harnessCode = readFileSync(join(ROOT, "test/helpers/llama-reference.ts"), "utf8")
+    .replace(/\/\*[\s\S]*?\*\//g, "")
+    .replace(/^\s*\/\/.*$/gm, "")
+    .replace(/\n\s*\n/g, "\n");
+  const harness = createHash("sha256").update(harnessCode).digest("hex").slice(0, 16);
+  const version = JSON.parse(readFileSync(join(ROOT, "node_modules/node-llama-cpp/package.json"), "utf8")).version;
+  const modelSha = new Map();
+  for (const model of order) modelSha.set(model, await fx.sha256File(fx.referenceModel(model).path));
+  const stampOf = (model) => `${modelSha.get(model)}|${version}|${harness}|threads=${args.threads}`;
+  const cacheDir = join(ROOT, ".cache", "reference-fixtures");
+  mkdirSync(cacheDir, { recursive: true });
+  const cache = taskCache(join(cacheDir, "tasks.jsonl"), args.fresh);
+  const results = new Map();
+  for (const task of tasks) {
+    const cached = cache.get(stampOf(task.model), task.key);
+    if (cached !== undefined) results.set(task.key, cached);
   }
+  const todo = tasks.filter((t) => !results.has(t.key));
+  const remaining = new Map(order.map((m) => [m, todo.filter((t) => t.model === m).length]));
+  log(`${tasks.length} tasks, ${tasks.length - todo.length} from the cache; ${todo.length} to run on ${Math.min(args.jobs, Math.max(1, todo.length))} worker(s), ${args.threads} thread(s) each`);
+  const started = Date.now();
 
-  const generator = { script: SCRIPT, ...info, threads: args.threads, method: METHOD };
-  for (const model of order) {
+  const writeModel = async (model, info) => {
+    const generator = { script: SCRIPT, ...info, threads: args.threads, method: METHOD };
     const entry = fx.referenceModel(model);
     const modelSpec = {
       id: model,
       file: entry.path.split(/[\\/]/).pop(),
       bytes: statSync(entry.path).size,
-      sha256: await fx.sha256File(entry.path),
+      sha256: modelSha.get(model),
       source: entry.source,
     };
     if (args.kinds.includes("perplexity")) {
-      const first = results.get(`${model} perplexity fa=auto chunk 0`);
+      const first = results.get(`${model} perplexity fa=${VARIANTS[0]} chunk 0`);
       const variants = VARIANTS.map((flashAttention) => {
         const chunks = [];
         for (let c = 0; c < CHUNKS; c++) {
@@ -351,7 +403,7 @@ async function parent(args) {
     }
     if (args.kinds.includes("next-token")) {
       const texts = BOOKS.map((book) => {
-        const first = results.get(`${model} next-token fa=auto ${book.name}`);
+        const first = results.get(`${model} next-token fa=${VARIANTS[0]} ${book.name}`);
         return {
           name: book.name,
           text: {
@@ -381,11 +433,29 @@ async function parent(args) {
           "(argmax, lowest id on ties) and its ln p, and ln p(ids[t+1]) for t < tokens - 1. Natural logs, renormalized in double.",
         generator,
         model: modelSpec,
-        settings: { tokens: NEXT_TOKENS, addBos: results.get(`${model} next-token fa=auto ${BOOKS[0].name}`).addBos },
+        settings: { tokens: NEXT_TOKENS, addBos: results.get(`${model} next-token fa=${VARIANTS[0]} ${BOOKS[0].name}`).addBos },
         texts,
       });
       log(`wrote ${fx.referenceFixturePath(model, "next-token")}`);
     }
+  };
+
+  const jobs = Math.min(args.jobs, Math.max(1, todo.length));
+  const workers = startWorkers(jobs, args);
+  try {
+    await Promise.all(workers.map((w) => w.ready));
+    const info = await workers[0].run({ type: "info" });
+    const writes = [];
+    for (const model of order) if (remaining.get(model) === 0) writes.push(writeModel(model, info));
+    await runAll(workers, todo, log, (task, result) => {
+      results.set(task.key, result);
+      cache.put(stampOf(task.model), task.key, result);
+      remaining.set(task.model, remaining.get(task.model) - 1);
+      if (remaining.get(task.model) === 0) writes.push(writeModel(task.model, info));
+    });
+    await Promise.all(writes);
+  } finally {
+    for (const w of workers) w.stop();
   }
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }

@@ -55,15 +55,48 @@
  *
  * Underflow: P[t] of a very unlikely target can be a float32 subnormal or 0 (logit more than
  * ~87 nats below the max). Any target with P[t] < `recoverBelow` (default 1e-30) is recovered,
- * not skipped: the sequence is cut back to t and position t is re-evaluated with a logit bias b
- * on the target (b chosen to lift it near the top; retried until it is representable). Non-target
- * probabilities keep their ratios, so ln p_t = ln P'[t] − b − ln R − ln(1 + P'[t]e^(−b)/R) with
- * R = Σ_{j≠t} P'[j] in double. The re-run is checked to reproduce the main pass (the ratio of the
- * two most likely non-target tokens agrees to 1e-5). Error: one float rounding of the biased
- * logit l_t + b (≤ 2^−24·|l_t + b|, ~1e-6 nats). Only an end-of-generation target cannot be
- * biased (node-llama-cpp's TokenBias ignores EOG tokens): it is reported in `skipped` (logprob
- * NaN); referencePerplexity throws rather than skip. With `recoverBelow: 2` every position is
- * recovered, which the harness test uses to check recovery against the direct value.
+ * not skipped: the whole sequence is evaluated again with the same output rows (llama.cpp's
+ * numbers depend on the batch, see below, so only an identical pass is exact) and a logit bias b
+ * on each such target (b aimed to lift it near the top; retried until it is representable).
+ * Non-target probabilities keep their ratios, so ln p_t = ln P'[t] − b − ln R − ln(1 + P'[t]e^(−b)/R)
+ * with R = Σ_{j≠t} P'[j] in double. The re-run is checked against the main pass (the same greedy
+ * tokens elsewhere; the two most likely non-target tokens keep their ratio to 1e-6). Error: one
+ * float32 rounding of the biased logit l_t + b (≤ 2^−24·|l_t + b|, ~1e-6 nats). Only an
+ * end-of-generation target cannot be biased (node-llama-cpp's TokenBias ignores EOG tokens): it
+ * is reported in `skipped` (logprob NaN), and referencePerplexity throws rather than skip. None
+ * of the three test models underflows on real text (the smallest P seen over whole vocabularies
+ * is ~1e-22); `recoverBelow: 2` forces every position through the re-run, which the harness test
+ * uses to check it against the direct values.
+ *
+ * ## What llama.cpp's own numbers depend on (measured; mind it when setting engine tolerances)
+ *
+ * - Flash attention. "auto" (= on, on CPU) and false give different numbers. stories260K: mean
+ *   NLL −8.8e-5 vs +2.4e-5 from a float64 forward (64 tokens); 20-chunk wikitext PPL 96.8959 vs
+ *   96.8917. SmolLM2-135M (Q4_1): PPL 28.7070 vs 28.7268 (0.07%), but on the three 128-token
+ *   book texts the greedy tokens agree at only 357 of 384 positions (93%) and ln p(next) differs
+ *   by up to 0.59 nats. Gemma 3 270M (Q4_K_M): PPL 19.0276 vs 18.9981 (0.16%; single
+ *   chunks up to 0.7%), greedy agreement 372 of 384 (96.9%), ln p differs by up to 0.60 nats.
+ *   The fixtures hold both variants.
+ * - Batch length, with flash attention only: the same position evaluated in a 62-token and a
+ *   64-token batch differs by 0.095 nats on SmolLM2 (4.6e-6 on stories260K); without flash
+ *   attention no difference was seen (62 to 160 tokens). A 1-row output matrix product differs
+ *   from a many-row one by ~1e-6 (stories260K). The harness therefore evaluates whole sequences
+ *   in one batch and, for perplexity, requests logit rows exactly where llama-perplexity does
+ *   (positions ⌊ctx/2⌋ … ctx−1).
+ * - Not on the thread count (bitwise, tested).
+ * - Versus exact arithmetic: a numpy float64 forward (dequantized weights, exact attention)
+ *   differs from llama.cpp by 1.6e-3 nats per position on average on stories260K (F32 weights:
+ *   only the f16 K/V cache and f32 math), but on SmolLM2-135M Q4_1 by 0.06-0.08 nats on average
+ *   and up to 0.49, with greedy agreement 92-96% per 128-token book text, against either
+ *   attention variant. Multiplying every matrix-product input by (1 + 0.01·N(0,1)) in the float64
+ *   forward moves it by as much (0.066 mean, 0.30 max), while f16 rounding of Q, K, V and the
+ *   attention weights moves it by only 7e-4: the distance is SmolLM2's sensitivity to
+ *   llama.cpp's 8-bit quantization of the activations before each quantized matrix product
+ *   (Q8_1 for Q4_1 weights, Q8_0 for the Q8_0 output matrix), made coarse by its outlier
+ *   activations. An engine that multiplies in f32 with dequantized weights should expect that
+ *   distance from llama.cpp on SmolLM2 (≈ 95% greedy agreement, not 99%) while its perplexity
+ *   still agrees to a fraction of a percent; the float32-sum bias above (≤ 1.3e-3 per token) is
+ *   small beside it.
  *
  * ## Speed (ms per scored position beyond the forward pass itself, 1 thread, the 2-core dev
  * machine shared with other work, so ±30%; the forward pass is ≈ 4-8 ms/token for the two PyPI
@@ -86,9 +119,10 @@
  * the libuv pool, but the probabilities path is bound by main-thread work; 2 sequences gained
  * ≈ 15% at 49k. Several *processes* scale (scripts/make-reference-fixtures.mjs uses them).
  * (2) `confidence` plus a logit bias on the target to recover p(target) from p(selected)
- * algebraically (p = q/(e^b(1−q) + q)): 5× cheaper per pass but needs 2–3 passes, and it
- * inherits the float32-sum bias (errors up to 4e-2 nats measured against the full distribution
- * on SmolLM2) because the biased normalizer cannot be renormalized. (3) Reading the addon's raw
+ * algebraically (p = q/(e^b(1−q) + q)): 5× cheaper per pass but it needs 2–3 passes (b must be
+ * within a few nats of ln p(argmax) − ln p(target), unknown in advance), and it inherits the
+ * float32-sum bias, which the biased normalizer cannot be cleaned of: errors of 1e-4 to 4e-2
+ * nats against the full distribution on SmolLM2, depending on how well b was guessed. (3) Reading the addon's raw
  * array (skipping node-llama-cpp's Map) saves only ≈ 20% and needs its internals.
  * Essential for memory: node-llama-cpp keeps every output object until controlledEvaluate
  * returns; we drop each probabilities Map in the callback (0.84 GB heap for 48 positions at 262k

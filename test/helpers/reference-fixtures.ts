@@ -24,8 +24,7 @@
  *
  *   const next = await loadReferenceFixture("smollm2-135m", "next-token");
  *   for (const text of next.texts) {
- *     const ids = ourTokenizer(readFixtureText(text.text)) ... first text.tokens, BOS first when next.settings.addBos;
- *     expect(idsSha256(ids)).toBe(text.idsSha256);
+ *     const ids = nextTokenTextIds(llamaModel, next, text);      // or our tokenizer, checked by idsSha256
  *     const ref = fixtureVariant(text, "auto");                  // argmax[t], argmaxLogprob[t], targetLogprob[t]
  *   }
  */
@@ -33,6 +32,8 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
+
+import type { LlamaModel } from "node-llama-cpp";
 
 import { GEMMA3_PATH, REPO_ROOT, SHARED_DATA, SMOLLM2_PATH, STORIES_PATH, sharedData } from "./data.js";
 import { installedNodeLlamaCppVersion } from "./llama-reference.js";
@@ -251,6 +252,16 @@ export function readFixtureText(spec: FixtureText): string {
   const part = text.slice(spec.charStart, spec.charEnd);
   if (spec.partSha256 !== undefined && sha256Text(part) !== spec.partSha256) throw new Error(`${spec.file}: the part's sha256 does not match the fixture`);
   return part;
+}
+
+/**
+ * The ids a next-token text was evaluated on, re-derived from ../shared/data with llama.cpp's
+ * tokenizer (node-llama-cpp; BOS first where the vocab adds it) and checked against idsSha256.
+ */
+export function nextTokenTextIds(model: LlamaModel, fixture: NextTokenFixture, text: NextTokenText): number[] {
+  const ids = [...(fixture.settings.addBos ? [model.tokens.bos as number] : []), ...model.tokenize(readFixtureText(text.text), false)].slice(0, text.tokens);
+  if (idsSha256(ids) !== text.idsSha256) throw new Error(`${text.name}: the tokenization does not match the fixture's idsSha256: ${REGENERATE_HINT}`);
+  return ids;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,8 +24,9 @@
 //   <model>.next-token.json   three 128-token texts from Gutenberg books (pg84, pg1342, pg2701):
 //                             argmax id, its ln p and ln p(next token) at every position
 // Each model's files are written as soon as its tasks are done (stories260K first, Gemma 3 last).
-// Takes about 25 min with 2 jobs on an idle 2-core machine (over an hour when it is shared),
-// almost all of it Gemma 3's 262k-entry distributions (0.2-0.45 s per scored position).
+// Measured with 2 jobs of 1 thread on the 2-core dev machine while others used it: 37 min in all
+// (stories260K 10 s, SmolLM2 6 min, Gemma 3 31 min: its 262k-entry distributions cost 0.2-0.45 s
+// per scored position, 40-120 s per 512-token chunk).
 import { fork } from "node:child_process";
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";

@@ -24,8 +24,9 @@
  *   node-llama-cpp context keeps one slot free and silently shifts (drops tokens) when it is
  *   full. After each evaluation we assert that the sequence holds exactly the tokens put in.
  * - `threads` only splits work: ggml computes each dot product, softmax row and attention row on
- *   one thread, so results are bitwise independent of it (checked in
- *   test/reference-harness.test.ts). Pass the same value as the engine under test anyway.
+ *   one thread, so results are bitwise independent of it (checked on stories260K in
+ *   test/reference-harness.test.ts). Prefer 1 in tests: on a busy 2-core machine 2 threads spin
+ *   at ggml's barriers (token-by-token generation ran 400× slower).
  * - `flashAttention` defaults to "auto", the default of both node-llama-cpp and llama-perplexity
  *   (on CPU llama.cpp resolves "auto" to enabled). K and V are cached as f16 either way.
  * - Perplexity (llama-perplexity, tools/perplexity/perplexity.cpp): drop one trailing "\n" of the
@@ -106,10 +107,11 @@
  * |-------------------------------------|------:|------:|------:|---|
  * | `token` (greedy id)                  |  0.06 |  0.6–1.5 |   6.8 | argmax only |
  * | `confidence` + `token`               |  0.08 |  3.4–6.6 |  31   | argmax; its p carries the float-sum bias |
- * | `probabilities` + `token` (used)     |  0.28 | 21–25    | 170–300 | yes, after double renormalization |
+ * | `probabilities` + `token` (used)     |  0.28 | 21–25    | 170–450 | yes, after double renormalization |
  *
  * Measured with controlledEvaluate over 128 wikitext-2 tokens, outputs at every position, minus
- * the same evaluation without outputs, minimum of 2 runs. Where the time goes at 262k: the
+ * the same evaluation without outputs, minimum of 2 runs (450: during the fixture run, with two
+ * worker processes and other developers' tests on the 2 cores). Where the time goes at 262k: the
  * addon's std::sort of the whole vocabulary (~20 ms, also paid by `confidence`), then building a
  * 524k-element JS array in the addon's OnOK on the main thread (~120 ms) and node-llama-cpp's Map
  * (~25 ms). The `token` path computes the logits for every output position (the output matrix
@@ -122,8 +124,9 @@
  * algebraically (p = q/(e^b(1−q) + q)): 5× cheaper per pass but it needs 2–3 passes (b must be
  * within a few nats of ln p(argmax) − ln p(target), unknown in advance), and it inherits the
  * float32-sum bias, which the biased normalizer cannot be cleaned of: errors of 1e-4 to 4e-2
- * nats against the full distribution on SmolLM2, depending on how well b was guessed. (3) Reading the addon's raw
- * array (skipping node-llama-cpp's Map) saves only ≈ 20% and needs its internals.
+ * nats against the full distribution on SmolLM2, depending on how well b was guessed.
+ * (3) Reading the addon's raw array (skipping node-llama-cpp's Map) saves only ≈ 20% and needs
+ * its internals.
  * Essential for memory: node-llama-cpp keeps every output object until controlledEvaluate
  * returns; we drop each probabilities Map in the callback (0.84 GB heap for 48 positions at 262k
  * otherwise, ≈ 4.5 GB for a 512-token chunk).

@@ -20,27 +20,40 @@ namespace {
 struct Isa {
   static constexpr int kVecBytes = 32;
   static constexpr int kFloats = 8;
+#ifndef SHORTGPT_NR_INT
+#define SHORTGPT_NR_INT 4
+#endif
+  static constexpr int kNrInt = SHORTGPT_NR_INT;  // activation rows per integer micro-kernel
+  static constexpr bool kVnni = false;
   using I = __m256i;
   using F = __m256;
 
   static I loadi(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
   static F loadf(const float* p) { return _mm256_loadu_ps(p); }
+  static void storef(float* p, F v) { _mm256_storeu_ps(p, v); }
   static I zeroi() { return _mm256_setzero_si256(); }
   static F zerof() { return _mm256_setzero_ps(); }
   static F set1(float v) { return _mm256_set1_ps(v); }
-  // 8 lanes of sum(u[4i..4i+3] * s[4i..4i+3]); the 16-bit pair sums cannot
-  // saturate for our operands (|u| <= 128, |s| <= 127, and u <= 63 where unsigned).
-  static I dot_u8s8(I u, I s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
-  // The same with each 16-bit pair sum multiplied by its i16 scale.
-  static I dot_u8s8_scaled(I u, I s, I sc) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc); }
+  static I set1_i16(int16_t v) { return _mm256_set1_epi16(v); }
+  // 4 activation quants to every 32-bit lane.
+  static I bcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+  // u8 x s8 products summed in pairs to i16 (callers keep them from saturating).
+  static I maddubs(I u, I s) { return _mm256_maddubs_epi16(u, s); }
+  static I add_i16(I a, I b) { return _mm256_add_epi16(a, b); }
+  // i16 pairs times i16 multipliers, summed to i32.
+  static I madd(I a, I b) { return _mm256_madd_epi16(a, b); }
+  static I dpbusd(I acc, I u, I s) { return _mm256_add_epi32(acc, madd(maddubs(u, s), set1_i16(1))); }
   static I abs_i8(I w) { return _mm256_sign_epi8(w, w); }
   static I sign_i8(I x, I w) { return _mm256_sign_epi8(x, w); }
   static I addi(I a, I b) { return _mm256_add_epi32(a, b); }
   static F cvt(I v) { return _mm256_cvtepi32_ps(v); }
   static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  // One 32-block scale per vector: broadcast.
-  static F block_scales(const float* p) { return _mm256_broadcast_ss(p); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
   static bool bf16_pairs() { return false; }  // BF16 weights take the f32 path
   static float hsum(F v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -7,8 +7,9 @@
 //
 // Not exercised on the development machine (no AVX-512 there): the code is
 // the AVX2 algorithm with each traits operation mapped one-to-one; the
-// differences are block_scales (two blocks per vector), sign_i8 (AVX-512 has
-// no vpsignb: a masked subtract) and the VNNI/BF16 dot products.
+// differences are the group of 16 rows per vector (unpacked as two AVX2
+// halves), sign_i8 (AVX-512 has no vpsignb: a masked subtract) and the
+// VNNI/BF16 dot products.
 #include <immintrin.h>
 
 #include <cmath>
@@ -37,15 +38,25 @@ namespace {
 struct Isa512 {
   static constexpr int kVecBytes = 64;
   static constexpr int kFloats = 16;
+  static constexpr int kNrInt = 8;  // activation rows per integer micro-kernel (32 registers)
   using I = __m512i;
   using F = __m512;
 
   static I loadi(const void* p) { return _mm512_loadu_si512(p); }
   static F loadf(const float* p) { return _mm512_loadu_ps(p); }
+  static void storef(float* p, F v) { _mm512_storeu_ps(p, v); }
   static I zeroi() { return _mm512_setzero_si512(); }
   static F zerof() { return _mm512_setzero_ps(); }
   static F set1(float v) { return _mm512_set1_ps(v); }
-  static I dot_u8s8_scaled(I u, I s, I sc) { return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), sc); }
+  static I set1_i16(int16_t v) { return _mm512_set1_epi16(v); }
+  static I bcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+  }
+  static I maddubs(I u, I s) { return _mm512_maddubs_epi16(u, s); }
+  static I add_i16(I a, I b) { return _mm512_add_epi16(a, b); }
+  static I madd(I a, I b) { return _mm512_madd_epi16(a, b); }
   static I abs_i8(I w) { return _mm512_abs_epi8(w); }
   // x * sign(w) where w < 0; where w == 0 x is kept, but |w| = 0 zeroes the product anyway.
   static I sign_i8(I x, I w) { return _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x); }
@@ -53,10 +64,7 @@ struct Isa512 {
   static F cvt(I v) { return _mm512_cvtepi32_ps(v); }
   static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
-  // Two 32-block scales: lanes 0-7 cover block p[0], lanes 8-15 block p[1].
-  static F block_scales(const float* p) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(p[0])), _mm256_set1_ps(p[1]), 1);
-  }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
   static float hsum(F v) {
     const __m256 s8 = _mm256_add_ps(_mm512_extractf32x8_ps(v, 0), _mm512_extractf32x8_ps(v, 1));
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
@@ -76,7 +84,8 @@ struct Isa512 {
 namespace plain {
 namespace {
 struct Isa : Isa512 {
-  static I dot_u8s8(I u, I s) { return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)); }
+  static constexpr bool kVnni = false;
+  static I dpbusd(I acc, I u, I s) { return addi(acc, madd(maddubs(u, s), set1_i16(1))); }
 };
 #define SHORTGPT_ISA_HAS_BF16_PAIRS 1
 #include "cpu/gemm_generic.inl"
@@ -87,7 +96,9 @@ struct Isa : Isa512 {
 namespace vnni {
 namespace {
 struct Isa : Isa512 {
-  static I dot_u8s8(I u, I s) { return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s); }
+  static constexpr bool kVnni = true;
+  // u8 x s8, four products per 32-bit lane, accumulated without 16-bit saturation.
+  static I dpbusd(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
 };
 #define SHORTGPT_ISA_HAS_BF16_PAIRS 1
 #include "cpu/gemm_generic.inl"

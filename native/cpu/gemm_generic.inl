@@ -5,28 +5,26 @@
 //
 // How it works. A task owns a tile of weight rows and a chunk of activation
 // rows. For each K chunk it first unpacks the tile's weights into a panel
-// (gemm_panel.h, unpack_x86.h): blocks decoded into one byte per weight, laid
-// out so a micro-kernel reads MR rows x 64 bytes contiguously, with scales
-// beside them.
-// Unpacking costs one pass over the weights and is then reused by every
-// activation row of the chunk; the micro-kernels only multiply. A
-// micro-kernel computes MR weight rows x NR activation rows with MR*NR
-// vector accumulators, so each loaded vector feeds several products.
+// (gemm_panel.h, unpack_x86.h), one byte per weight with scales beside them.
+// Unpacking is one pass over the weights, reused by every activation row of
+// the chunk; the micro-kernels then only multiply.
 //
-// Integer formats: weights as u8 codes (value = scale * (code - offset)) or
-// int8 values; activations int8. u8 x s8 products are summed in 16-bit pairs
-// (no overflow: codes <= 63, or |int8| <= 128 against |x| <= 127) and in
-// 32-bit lanes. Offsets and mins become one extra term per block,
-// sum_b cw[b] * cx[b], with cw from the weights (-offset * d, or m, or
-// -dmin * min) and cx from the activation (d * sum of its quants, or Q8_1's s),
-// computed with float vectors after the main loop.
-//   32-blocks (Q4_0..Q8_0, IQ4_NL): per block, i32 lanes -> float, times
-//     d_w * d_x, accumulated in float.
-//   K-quants, IQ4_XS: the integer sub-block scales multiply the 16-bit pair
-//     sums (madd), so a whole 256 super-block accumulates in i32; one float
-//     multiply-add per super-block.
-//   F32/F16/BF16: weights widened to f32 in the panel; f32 FMAs (or, with
-//     AVX512-BF16, bf16 pair dot products).
+// Integer formats (row-interleaved panel): a vector holds 4 codes of each of
+// G weight rows; 4 activation quants are broadcast to every lane, and
+// u8 x s8 multiplies (maddubs) leave, per 32-bit lane, a sum for one weight
+// row. Codes of 4 or 5 bits accumulate several steps in 16 bits before
+// widening (no overflow: 8 x 15 x 127 x 2 < 2^15, 4 x 31 x 127 x 2 < 2^15);
+// int8-valued formats use the sign trick (|w| times x with w's sign) and
+// widen every step. Per block (32, or a K-quant's 256 super-block, whose
+// 16-code sub-block scales enter as the i16 multiplier of the widening madd)
+// the i32 lanes become float and take d_w * d_x in one multiply-add for all
+// G rows. Offsets and mins are one more term per block, cw[b] * cx[b]: cw
+// from the weights (-offset * d, m, or -dmin * min), cx from the activation
+// (d * sum of its quants, or Q8_1's s).
+//
+// Float formats (F32, F16, BF16): MR rows side by side, widened to f32, and
+// dot-product kernels (f32 FMAs, or AVX512-BF16 pair dot products) over
+// MR x NR accumulators, reduced horizontally at the end.
 
 namespace {
 
@@ -38,36 +36,42 @@ void unpack_panel(const GemmArgs& g, const Format& fmt, const PanelLayout& p, ui
   const int64_t k_avail = g.n_in - k0 < kc ? g.n_in - k0 : kc;  // real elements in this chunk
   const bool full = rows == p.mr && k_avail == kc;
   if (!full) std::memset(base, 0, p.bytes);
-  const PanelPtrs o_ptrs = panel_ptrs(base, p);
-  for (int r = 0; r < rows; ++r) {
-    const uint8_t* row = g.w + static_cast<size_t>(o + r) * g.row_bytes;
-    if (fmt.kind == Kind::Float) {
+  auto row_ptr = [&](int r) { return g.w + static_cast<size_t>(o + r) * g.row_bytes; };
+  if (fmt.kind == Kind::Float || fmt.kind == Kind::Bf16Pairs) {
+    for (int r = 0; r < rows; ++r) {
+      if (fmt.kind == Kind::Bf16Pairs) {
+        x86::unpack_row_bf16_pairs(row_ptr(r), k0, k_avail, p, reinterpret_cast<uint16_t*>(base), r);
+        continue;
+      }
       float* f = reinterpret_cast<float*>(base);
       switch (g.type) {
-        case 0: x86::unpack_row_float<0>(row, k0, k_avail, p, f, r); break;
-        case 1: x86::unpack_row_float<1>(row, k0, k_avail, p, f, r); break;
-        default: x86::unpack_row_float<30>(row, k0, k_avail, p, f, r); break;
+        case 0: x86::unpack_row_float<0>(row_ptr(r), k0, k_avail, p, f, r); break;
+        case 1: x86::unpack_row_float<1>(row_ptr(r), k0, k_avail, p, f, r); break;
+        default: x86::unpack_row_float<30>(row_ptr(r), k0, k_avail, p, f, r); break;
       }
-      continue;
     }
-    if (fmt.kind == Kind::Bf16Pairs) {
-      x86::unpack_row_bf16_pairs(row, k0, k_avail, p, reinterpret_cast<uint16_t*>(base), r);
-      continue;
-    }
-    const int64_t b0 = k0 / fmt.block, nb = k_avail / fmt.block;
+    return;
+  }
+  const PanelPtrs ptrs = panel_ptrs(base, p);
+  const int64_t b0 = k0 / fmt.block, nb = k_avail / fmt.block;
+  for (int half = 0; half < p.mr / 8; ++half) {
+    const uint8_t* r8[8];
+    for (int r = 0; r < 8; ++r) r8[r] = 8 * half + r < rows ? row_ptr(8 * half + r) : nullptr;
+    if (!r8[0]) break;
+    constexpr int V = Isa::kVecBytes;
     switch (g.type) {
-      case 2: x86::unpack_row_q32<2>(row, b0, nb, p, o_ptrs, r); break;
-      case 3: x86::unpack_row_q32<3>(row, b0, nb, p, o_ptrs, r); break;
-      case 6: x86::unpack_row_q32<6>(row, b0, nb, p, o_ptrs, r); break;
-      case 7: x86::unpack_row_q32<7>(row, b0, nb, p, o_ptrs, r); break;
-      case 8: x86::unpack_row_q32<8>(row, b0, nb, p, o_ptrs, r); break;
-      case 20: x86::unpack_row_q32<20>(row, b0, nb, p, o_ptrs, r); break;
-      case 10: x86::unpack_row_k<10>(row, b0, nb, p, o_ptrs, r); break;
-      case 11: x86::unpack_row_k<11>(row, b0, nb, p, o_ptrs, r); break;
-      case 12: x86::unpack_row_k<12>(row, b0, nb, p, o_ptrs, r); break;
-      case 13: x86::unpack_row_k<13>(row, b0, nb, p, o_ptrs, r); break;
-      case 14: x86::unpack_row_k<14>(row, b0, nb, p, o_ptrs, r); break;
-      default: x86::unpack_row_k<23>(row, b0, nb, p, o_ptrs, r); break;
+      case 2: x86::unpack8_q32<2>(r8, b0, nb, p, ptrs, half, V); break;
+      case 3: x86::unpack8_q32<3>(r8, b0, nb, p, ptrs, half, V); break;
+      case 6: x86::unpack8_q32<6>(r8, b0, nb, p, ptrs, half, V); break;
+      case 7: x86::unpack8_q32<7>(r8, b0, nb, p, ptrs, half, V); break;
+      case 8: x86::unpack8_q32<8>(r8, b0, nb, p, ptrs, half, V); break;
+      case 20: x86::unpack8_q32<20>(r8, b0, nb, p, ptrs, half, V); break;
+      case 10: x86::unpack8_k<10>(r8, b0, nb, p, ptrs, half, V); break;
+      case 11: x86::unpack8_k<11>(r8, b0, nb, p, ptrs, half, V); break;
+      case 12: x86::unpack8_k<12>(r8, b0, nb, p, ptrs, half, V); break;
+      case 13: x86::unpack8_k<13>(r8, b0, nb, p, ptrs, half, V); break;
+      case 14: x86::unpack8_k<14>(r8, b0, nb, p, ptrs, half, V); break;
+      default: x86::unpack8_k<23>(r8, b0, nb, p, ptrs, half, V); break;
     }
   }
 }
@@ -96,124 +100,95 @@ inline void store_out(const KernelOut& out, typename Isa::F (&acc)[MR][NR]) {
   }
 }
 
-// sum_b cw[r][b] * cx[j][b] added into the accumulators.
-template <int MR, int NR>
-inline void add_corr(typename Isa::F (&acc)[MR][NR], const float* cw, int64_t ncw, const float* const* cx) {
-  using F = typename Isa::F;
-  for (int64_t k = 0; k < ncw; k += Isa::kFloats) {
-    F xv[NR];
-    for (int j = 0; j < NR; ++j) xv[j] = Isa::loadf(cx[j] + k);
-    for (int r = 0; r < MR; ++r) {
-      const F wv = Isa::loadf(cw + r * ncw + k);
-      for (int j = 0; j < NR; ++j) acc[r][j] = Isa::fma(wv, xv[j], acc[r][j]);
-    }
+// Steps (of 4 codes) summed in 16 bits before widening, for each format.
+constexpr int i16_steps(int32_t type) {
+  switch (type) {
+    case 2: case 3: return 8;                      // Q4_0, Q4_1: u <= 15
+    case 6: case 7: return 4;                      // Q5_0, Q5_1: u <= 31
+    case 10: case 11: case 12: case 13: return 4;  // Q2_K..Q5_K: u <= 31, a sub-block is 4 steps
+    case 14: return 2;                             // Q6_K: u <= 63
+    default: return 1;                             // int8 values (sign trick)
   }
 }
 
-template <int MR, int NR, bool kSigned>
-void kernel_q32(const PanelLayout& p, const uint8_t* base, const ActView& a, int64_t t, int64_t k0,
+// G weight rows (one row-interleaved group) x NR activation rows starting at t.
+template <int NR, bool kSigned, bool kK, int kI16>
+void kernel_int(const PanelLayout& p, const uint8_t* base, const ActView& a, int64_t t, int64_t k0,
                 const KernelOut& out) {
   using F = typename Isa::F;
   using I = typename Isa::I;
-  constexpr int kSteps = kChunk / Isa::kVecBytes;
-  constexpr int kBlocksPerStep = Isa::kVecBytes / 32;
+  constexpr int V = Isa::kVecBytes, G = V / 4;
+  constexpr int kBlockSteps = kK ? 64 : 8;  // steps per float-scaled block (256 or 32 codes)
+  constexpr int kSubSteps = kK ? 4 : 8;     // steps per integer scale (16 or 32 codes)
+  constexpr int kCorrPerBlock = kK ? 16 : 1;
   const PanelPtrs w = panel_ptrs(const_cast<uint8_t*>(base), p);
+  const int32_t* scales = reinterpret_cast<const int32_t*>(w.s);
   const int8_t* xq[NR];
   const float* xd[NR];
+  const float* cx[NR];
   for (int j = 0; j < NR; ++j) {
     xq[j] = a.qs + (t + j) * a.n_pad + k0;
-    xd[j] = a.d + (t + j) * a.d_stride + k0 / 32;
+    xd[j] = a.d + (t + j) * a.d_stride + k0 / (4 * kBlockSteps);
+    cx[j] = a.corr + (t + j) * a.corr_stride + k0 / (kK ? 16 : 32);
   }
-  F acc[MR][NR];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NR; ++j) acc[r][j] = Isa::zerof();
-  const int64_t chunks = p.kc / kChunk;
-  for (int64_t c = 0; c < chunks; ++c) {
-    for (int h = 0; h < kSteps; ++h) {
-      const int64_t off = c * kChunk + h * Isa::kVecBytes;
-      I xv[NR];
-      F xs[NR];
-      for (int j = 0; j < NR; ++j) {
-        xv[j] = Isa::loadi(xq[j] + off);
-        xs[j] = Isa::block_scales(xd[j] + off / 32);
-      }
-      for (int r = 0; r < MR; ++r) {
-        const I wv = Isa::loadi(w.q + (c * MR + r) * kChunk + h * Isa::kVecBytes);
-        const F ws = Isa::block_scales(w.d + (c * MR + r) * 2 + h * kBlocksPerStep);
-        if constexpr (kSigned) {
-          const I wa = Isa::abs_i8(wv);
+  F acc[NR];
+  for (int j = 0; j < NR; ++j) acc[j] = Isa::zerof();
+  const I ones = Isa::set1_i16(1);
+  const int64_t blocks = p.kc / (4 * kBlockSteps);
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    I iacc[NR];
+    for (int j = 0; j < NR; ++j) iacc[j] = Isa::zeroi();
+    for (int sub = 0; sub < kBlockSteps / kSubSteps; ++sub) {
+      const int64_t step0 = blk * kBlockSteps + sub * kSubSteps;
+      if constexpr (!kK && Isa::kVnni) {
+        // u8 x s8 dot products accumulate straight into 32 bits.
+        for (int s = 0; s < kSubSteps; ++s) {
+          const I wv = Isa::loadi(w.q + (step0 + s) * V);
+          const I wa = kSigned ? Isa::abs_i8(wv) : wv;
           for (int j = 0; j < NR; ++j) {
-            const I s = Isa::dot_u8s8(wa, Isa::sign_i8(xv[j], wv));
-            acc[r][j] = Isa::fma(Isa::cvt(s), Isa::mul(ws, xs[j]), acc[r][j]);
+            const I xb = Isa::bcast4(xq[j] + 4 * (step0 + s));
+            iacc[j] = Isa::dpbusd(iacc[j], wa, kSigned ? Isa::sign_i8(xb, wv) : xb);
           }
-        } else {
-          for (int j = 0; j < NR; ++j) {
-            const I s = Isa::dot_u8s8(wv, xv[j]);
-            acc[r][j] = Isa::fma(Isa::cvt(s), Isa::mul(ws, xs[j]), acc[r][j]);
+        }
+      } else {
+        const I sv = kK ? Isa::loadi(scales + (blk * 16 + sub) * G) : ones;
+        for (int c0 = 0; c0 < kSubSteps; c0 += kI16) {
+          I s16[NR];
+          for (int s = 0; s < kI16; ++s) {
+            const int64_t step = step0 + c0 + s;
+            const I wv = Isa::loadi(w.q + step * V);
+            const I wa = kSigned ? Isa::abs_i8(wv) : wv;
+            for (int j = 0; j < NR; ++j) {
+              const I xb = Isa::bcast4(xq[j] + 4 * step);
+              const I pr = Isa::maddubs(wa, kSigned ? Isa::sign_i8(xb, wv) : xb);
+              s16[j] = s == 0 ? pr : Isa::add_i16(s16[j], pr);
+            }
           }
+          for (int j = 0; j < NR; ++j) iacc[j] = Isa::addi(iacc[j], Isa::madd(s16[j], sv));
         }
       }
     }
-  }
-  if (p.ncw) {
-    const float* cx[NR];
-    for (int j = 0; j < NR; ++j) cx[j] = a.corr + (t + j) * a.corr_stride + k0 / 32;
-    add_corr<MR, NR>(acc, w.c, p.ncw, cx);
-  }
-  store_out<MR, NR>(out, acc);
-}
-
-template <int MR, int NR, bool kSigned>
-void kernel_k(const PanelLayout& p, const uint8_t* base, const ActView& a, int64_t t, int64_t k0,
-              const KernelOut& out) {
-  using F = typename Isa::F;
-  using I = typename Isa::I;
-  constexpr int kSteps = kChunk / Isa::kVecBytes;
-  const PanelPtrs w = panel_ptrs(const_cast<uint8_t*>(base), p);
-  const int8_t* xq[NR];
-  const float* xd[NR];
-  for (int j = 0; j < NR; ++j) {
-    xq[j] = a.qs + (t + j) * a.n_pad + k0;
-    xd[j] = a.d + (t + j) * a.d_stride + k0 / kQKK;
-  }
-  F acc[MR][NR];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NR; ++j) acc[r][j] = Isa::zerof();
-  const int64_t n_sb = p.kc / kQKK;
-  for (int64_t sb = 0; sb < n_sb; ++sb) {
-    I iacc[MR][NR];
-    for (int r = 0; r < MR; ++r)
-      for (int j = 0; j < NR; ++j) iacc[r][j] = Isa::zeroi();
-    for (int c = 0; c < kQKK / kChunk; ++c) {
-      const int64_t chunk = sb * (kQKK / kChunk) + c;
-      for (int h = 0; h < kSteps; ++h) {
-        const int64_t off = chunk * kChunk + h * Isa::kVecBytes;
-        I xv[NR];
-        for (int j = 0; j < NR; ++j) xv[j] = Isa::loadi(xq[j] + off);
-        for (int r = 0; r < MR; ++r) {
-          const I wv = Isa::loadi(w.q + (chunk * MR + r) * kChunk + h * Isa::kVecBytes);
-          const I sv = Isa::loadi(w.s + (chunk * MR + r) * 32 + h * (Isa::kVecBytes / 2));
-          if constexpr (kSigned) {
-            const I wa = Isa::abs_i8(wv);
-            for (int j = 0; j < NR; ++j)
-              iacc[r][j] = Isa::addi(iacc[r][j], Isa::dot_u8s8_scaled(wa, Isa::sign_i8(xv[j], wv), sv));
-          } else {
-            for (int j = 0; j < NR; ++j) iacc[r][j] = Isa::addi(iacc[r][j], Isa::dot_u8s8_scaled(wv, xv[j], sv));
-          }
-        }
+    const F dv = Isa::loadf(w.d + blk * G);
+    for (int j = 0; j < NR; ++j) acc[j] = Isa::fma(Isa::cvt(iacc[j]), Isa::mul(dv, Isa::set1(xd[j][blk])), acc[j]);
+    if (p.ncw) {
+      for (int k = 0; k < kCorrPerBlock; ++k) {
+        const int64_t e = blk * kCorrPerBlock + k;
+        const F cv = Isa::loadf(w.c + e * G);
+        for (int j = 0; j < NR; ++j) acc[j] = Isa::fma(cv, Isa::set1(cx[j][e]), acc[j]);
       }
     }
-    for (int r = 0; r < MR; ++r) {
-      const float dw = w.d[sb * MR + r];
-      for (int j = 0; j < NR; ++j) acc[r][j] = Isa::fma(Isa::cvt(iacc[r][j]), Isa::set1(dw * xd[j][sb]), acc[r][j]);
+  }
+  // Lanes are weight rows: store them straight into the output rows.
+  for (int j = 0; j < NR; ++j) {
+    float* y = out.y + j * out.ldy;
+    if (out.rows == G) {
+      Isa::storef(y, out.accumulate ? Isa::add(Isa::loadf(y), acc[j]) : acc[j]);
+    } else {
+      alignas(64) float tmp[G];
+      Isa::storef(tmp, acc[j]);
+      for (int r = 0; r < out.rows; ++r) y[r] = out.accumulate ? y[r] + tmp[r] : tmp[r];
     }
   }
-  if (p.ncw) {
-    const float* cx[NR];
-    for (int j = 0; j < NR; ++j) cx[j] = a.corr + (t + j) * a.corr_stride + k0 / 16;
-    add_corr<MR, NR>(acc, w.c, p.ncw, cx);
-  }
-  store_out<MR, NR>(out, acc);
 }
 
 template <int MR, int NR>
@@ -286,10 +261,29 @@ void sweep(const PanelLayout& p, const uint8_t* base, const ActView& a, int64_t 
   }
 }
 
-template <int MR, int NR> struct RunQ32U { static void run(const PanelLayout& p, const uint8_t* b, const ActView& a, int64_t t, int64_t k0, const KernelOut& o) { kernel_q32<MR, NR, false>(p, b, a, t, k0, o); } };
-template <int MR, int NR> struct RunQ32S { static void run(const PanelLayout& p, const uint8_t* b, const ActView& a, int64_t t, int64_t k0, const KernelOut& o) { kernel_q32<MR, NR, true>(p, b, a, t, k0, o); } };
-template <int MR, int NR> struct RunKU { static void run(const PanelLayout& p, const uint8_t* b, const ActView& a, int64_t t, int64_t k0, const KernelOut& o) { kernel_k<MR, NR, false>(p, b, a, t, k0, o); } };
-template <int MR, int NR> struct RunKS { static void run(const PanelLayout& p, const uint8_t* b, const ActView& a, int64_t t, int64_t k0, const KernelOut& o) { kernel_k<MR, NR, true>(p, b, a, t, k0, o); } };
+// The integer kernels over activation rows [t0, t1): Isa::kNrInt at a time,
+// then one call for the remainder.
+template <bool kSigned, bool kK, int kI16, int N = Isa::kNrInt>
+void run_tail(int64_t rest, const PanelLayout& p, const uint8_t* base, const ActView& a, int64_t t, int64_t k0,
+              const KernelOut& out) {
+  if constexpr (N >= 1) {
+    if (rest == N) return kernel_int<N, kSigned, kK, kI16>(p, base, a, t, k0, out);
+    run_tail<kSigned, kK, kI16, N - 1>(rest, p, base, a, t, k0, out);
+  }
+}
+
+template <bool kSigned, bool kK, int kI16>
+void sweep_int(const PanelLayout& p, const uint8_t* base, const ActView& a, int64_t t0, int64_t t1, int64_t k0,
+               KernelOut out, int64_t ldy) {
+  constexpr int NR = Isa::kNrInt;
+  int64_t t = t0;
+  for (; t + NR <= t1; t += NR) {
+    kernel_int<NR, kSigned, kK, kI16>(p, base, a, t, k0, out);
+    out.y += NR * ldy;
+  }
+  if (t < t1) run_tail<kSigned, kK, kI16>(t1 - t, p, base, a, t, k0, out);
+}
+
 template <int MR, int NR> struct RunFloat { static void run(const PanelLayout& p, const uint8_t* b, const ActView& a, int64_t t, int64_t k0, const KernelOut& o) { kernel_float<MR, NR>(p, b, a, t, k0, o); } };
 #if SHORTGPT_ISA_HAS_BF16_PAIRS
 template <int MR, int NR> struct RunBf16 { static void run(const PanelLayout& p, const uint8_t* b, const ActView& a, int64_t t, int64_t k0, const KernelOut& o) { kernel_bf16_pairs<MR, NR>(p, b, a, t, k0, o); } };
@@ -298,9 +292,11 @@ template <int MR, int NR> struct RunBf16 { static void run(const PanelLayout& p,
 // ---------------------------------------------------------------------------
 // Tasks.
 
+constexpr int kGroup = Isa::kVecBytes / 4;  // rows per interleaved group
+
 size_t scratch_bytes(const GemmArgs& g) {
   const Format f = format_of(g.type, Isa::bf16_pairs());
-  const PanelLayout p = panel_layout(f.kind, f.kc, has_corr(g.type));
+  const PanelLayout p = panel_layout(f.kind, f.kc, has_corr(g.type), kGroup);
   return p.bytes * static_cast<size_t>((kTile + p.mr - 1) / p.mr);
 }
 
@@ -308,6 +304,19 @@ int64_t task_count(const GemmArgs& g) {
   const int64_t tiles = (g.n_out + kTile - 1) / kTile;
   const int64_t chunks = (g.act.rows + kTileT - 1) / kTileT;
   return tiles * chunks;
+}
+
+// The integer sweep for one weight type.
+void sweep_type(int32_t type, const PanelLayout& p, const uint8_t* base, const ActView& a, int64_t t0, int64_t t1,
+                int64_t k0, const KernelOut& out, int64_t ldy) {
+  switch (type) {
+    case 2: case 3: return sweep_int<false, false, i16_steps(2)>(p, base, a, t0, t1, k0, out, ldy);
+    case 6: case 7: return sweep_int<false, false, i16_steps(6)>(p, base, a, t0, t1, k0, out, ldy);
+    case 8: case 20: return sweep_int<true, false, 1>(p, base, a, t0, t1, k0, out, ldy);
+    case 10: case 11: case 12: case 13: return sweep_int<false, true, i16_steps(12)>(p, base, a, t0, t1, k0, out, ldy);
+    case 14: return sweep_int<false, true, i16_steps(14)>(p, base, a, t0, t1, k0, out, ldy);
+    default: return sweep_int<true, true, 1>(p, base, a, t0, t1, k0, out, ldy);  // IQ4_XS
+  }
 }
 
 void run_task(const GemmArgs& g, int64_t task, uint8_t* scratch) {
@@ -321,7 +330,7 @@ void run_task(const GemmArgs& g, int64_t task, uint8_t* scratch) {
   const bool corr = has_corr(g.type);
   for (int64_t k0 = 0; k0 < k_total; k0 += f.kc) {
     const int64_t kc = k_total - k0 < f.kc ? k_total - k0 : f.kc;
-    const PanelLayout p = panel_layout(f.kind, kc, corr);
+    const PanelLayout p = panel_layout(f.kind, kc, corr, kGroup);
     const int mr = p.mr;
     const int64_t panels = (rows + mr - 1) / mr;
     for (int64_t m = 0; m < panels; ++m) {
@@ -336,16 +345,13 @@ void run_task(const GemmArgs& g, int64_t task, uint8_t* scratch) {
       out.accumulate = k0 > 0;
       const uint8_t* base = scratch + m * p.bytes;
       switch (f.kind) {
-        case Kind::Q32U: sweep<kMrQ, kNrQ, RunQ32U>(p, base, g.act, t0, t1, k0, out, g.n_out); break;
-        case Kind::Q32S: sweep<kMrQ, kNrQ, RunQ32S>(p, base, g.act, t0, t1, k0, out, g.n_out); break;
-        case Kind::KU: sweep<kMrK, kNrK, RunKU>(p, base, g.act, t0, t1, k0, out, g.n_out); break;
-        case Kind::KS: sweep<kMrK, kNrK, RunKS>(p, base, g.act, t0, t1, k0, out, g.n_out); break;
         case Kind::Float: sweep<kMrF, kNrF, RunFloat>(p, base, g.act, t0, t1, k0, out, g.n_out); break;
         case Kind::Bf16Pairs:
 #if SHORTGPT_ISA_HAS_BF16_PAIRS
           sweep<kMrF, kNrF, RunBf16>(p, base, g.act, t0, t1, k0, out, g.n_out);
 #endif
           break;
+        default: sweep_type(g.type, p, base, g.act, t0, t1, k0, out, g.n_out); break;
       }
     }
   }

@@ -1,16 +1,21 @@
 // The weight panel of the SIMD matmul: how a tile of weight rows is laid out
 // after unpacking (unpack_x86.h) for the micro-kernels (gemm_generic.inl).
 //
-// A micro-panel holds MR weight rows for one K chunk of kc elements:
-//   Float   f32 values           [kc/16][MR][16]
-//   Bf16Pairs bf16 values        [kc/32][MR][32]
-//   Q32*    codes (1 byte each)  [kc/64][MR][64], d per 32-block [kc/64][MR][2]
-//   K*      codes                [kc/64][MR][64], an i16 scale per code pair
-//           [kc/64][MR][32], d per super-block [kc/256][MR]
-//   plus, for formats with an offset or min, correction weights cw [MR][ncw]
-//   (one per 32-block, or per 16 for K-quants) that multiply the
-//   activation's per-block sums.
-// So a micro-kernel walks its panel linearly, MR rows x 64 bytes per step.
+// Integer formats (Q32*, K*) are row-interleaved: a group of G weight rows
+// (G = vector bytes / 4: 8 for AVX2, 16 for AVX-512) stores, for every 4
+// consecutive codes ("a step"), the 4 codes of row 0, then of row 1, ... so one
+// vector holds one step of G rows. A kernel multiplies it with 4 activation
+// values broadcast to every lane: each 32-bit lane accumulates one weight
+// row's dot product, so the per-block float work (scale, convert,
+// multiply-add) is shared by G rows instead of repeated per row.
+//   codes   [kc/4 steps][G][4]       one byte per weight (u8 with an offset, or int8)
+//   Q32*:   d [kc/32][G] floats      per 32-block scale
+//   K*:     scales [kc/16][G][2] i16 per 16-code sub-block, twice: the madd operand
+//           d [kc/256][G] floats     per super-block scale
+//   cw      [kc/32 or kc/16][G]      correction weights of formats with an offset
+//           or min, multiplying the activation's per-block sums
+// Float formats keep MR rows side by side for dot-product kernels:
+//   Float   f32 values [kc/16][MR][16];  Bf16Pairs bf16 values [kc/32][MR][32]
 //
 // Everything is in an anonymous namespace: this header is compiled into each
 // ISA file separately and must not produce shared (linker-merged) symbols.
@@ -41,16 +46,10 @@ struct Format {
 
 constexpr int64_t kChunk = 64;  // bytes per panel row step: one AVX-512 vector, two AVX2 vectors
 
-// Register tiles (MR weight rows x NR activation rows), chosen by measurement
-// (scripts/bench/kernels.mjs); MR must divide kTile.
-#ifndef SHORTGPT_TUNE
-constexpr int kMrQ = 4, kNrQ = 2;  // 32-block formats
-constexpr int kMrK = 4, kNrK = 2;  // K-quants
+// Register tiles, chosen by measurement (scripts/bench/kernels.mjs): integer
+// kernels compute G rows x kNrInt activation rows; float kernels MR x NR.
 constexpr int kMrF = 4, kNrF = 3;  // float weights
-#else
-constexpr int kMrQ = TMRQ, kNrQ = TNRQ, kMrK = TMRK, kNrK = TNRK, kMrF = TMRF, kNrF = TNRF;
-#endif
-constexpr int64_t kTile = 32;      // weight rows per task
+constexpr int64_t kTile = 32;      // weight rows per task: a multiple of G and MR
 
 inline Format format_of(int32_t type, bool bf16_pairs) {
   switch (type) {
@@ -64,13 +63,7 @@ inline Format format_of(int32_t type, bool bf16_pairs) {
   }
 }
 
-inline int mr_of(Kind k) {
-  switch (k) {
-    case Kind::Q32U: case Kind::Q32S: return kMrQ;
-    case Kind::KU: case Kind::KS: return kMrK;
-    default: return kMrF;
-  }
-}
+inline bool is_integer(Kind k) { return k != Kind::Float && k != Kind::Bf16Pairs; }
 
 // Formats whose value has an offset or a min: they carry correction weights.
 inline bool has_corr(int32_t type) {
@@ -82,17 +75,18 @@ inline bool has_corr(int32_t type) {
 }
 
 struct PanelLayout {
-  int mr = 0;
+  int mr = 0;        // rows per micro-panel: G for integer kinds, kMrF for float kinds
   int64_t kc = 0;
-  int64_t ncw = 0;  // correction floats per row (0 if none)
+  int64_t ncw = 0;   // correction entries per row (0 if none)
   size_t s_off = 0, d_off = 0, c_off = 0, bytes = 0;
 };
 
 inline size_t align64(size_t v) { return (v + 63) / 64 * 64; }
 
-inline PanelLayout panel_layout(Kind kind, int64_t kc, bool corr) {
+// `group`: rows per interleaved group (vector bytes / 4).
+inline PanelLayout panel_layout(Kind kind, int64_t kc, bool corr, int group) {
   PanelLayout p;
-  p.mr = mr_of(kind);
+  p.mr = is_integer(kind) ? group : kMrF;
   p.kc = kc;
   const size_t mr = static_cast<size_t>(p.mr), k = static_cast<size_t>(kc);
   size_t off = 0;
@@ -105,7 +99,7 @@ inline PanelLayout panel_layout(Kind kind, int64_t kc, bool corr) {
       p.d_off = off;
       off += align64(mr * (k / 32) * sizeof(float));
       if (corr) {
-        p.ncw = round_up(kc / 32, 16);
+        p.ncw = kc / 32;
         p.c_off = off;
         off += align64(mr * static_cast<size_t>(p.ncw) * sizeof(float));
       }
@@ -114,7 +108,7 @@ inline PanelLayout panel_layout(Kind kind, int64_t kc, bool corr) {
     case Kind::KS:
       off = align64(mr * k);
       p.s_off = off;
-      off += align64(mr * k);  // 32 i16 per 64 codes
+      off += align64(mr * (k / 16) * 2 * sizeof(int16_t));
       p.d_off = off;
       off += align64(mr * (k / 256) * sizeof(float));
       if (corr) {
@@ -130,9 +124,9 @@ inline PanelLayout panel_layout(Kind kind, int64_t kc, bool corr) {
 
 struct PanelPtrs {
   uint8_t* q;  // codes (or f32 / bf16 values for the float kinds)
-  int16_t* s;  // K kinds: i16 scale per code pair
-  float* d;    // block or super-block scales
-  float* c;    // correction weights, [MR][ncw]
+  int16_t* s;  // K kinds: i16 scale pairs per sub-block and row
+  float* d;    // block or super-block scales, [block][G]
+  float* c;    // correction weights, [entry][G]
 };
 
 inline PanelPtrs panel_ptrs(uint8_t* base, const PanelLayout& p) {

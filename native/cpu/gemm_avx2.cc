@@ -20,10 +20,7 @@ namespace {
 struct Isa {
   static constexpr int kVecBytes = 32;
   static constexpr int kFloats = 8;
-#ifndef SHORTGPT_NR_INT
-#define SHORTGPT_NR_INT 4
-#endif
-  static constexpr int kNrInt = SHORTGPT_NR_INT;  // activation rows per integer micro-kernel
+  static constexpr int kNrInt = 4;  // activation rows per integer micro-kernel (16 registers)
   static constexpr bool kVnni = false;
   using I = __m256i;
   using F = __m256;

@@ -22,6 +22,11 @@ const GemmIsa& isa_for(SimdLevel level) {
 // Rows converted per task: conversion is cheap, so only large batches split.
 constexpr int64_t kConvertRows = 16;
 
+// Below this many multiply-adds (tens of microseconds on one core) a matmul
+// runs on the calling thread: waking workers costs about as much, and on a
+// machine whose cores are busy it can cost far more.
+constexpr double kSerialMacs = 2e6;
+
 }  // namespace
 
 void require_simd_level(SimdLevel level) {
@@ -50,6 +55,10 @@ void convert_activations(ActFormat fmt, const float* x, int64_t T, int64_t n, Ac
   const GemmIsa& isa = isa_for(level);
   out.allocate(fmt, T, n);
   const ActView& a = out.view();
+  if (static_cast<double>(T) * static_cast<double>(n) < kSerialMacs) {
+    isa.convert_rows(x, a, 0, T);
+    return;
+  }
   const int64_t tasks = (T + kConvertRows - 1) / kConvertRows;
   pool.parallel_for(tasks, [&](int64_t task, int) {
     const int64_t r0 = task * kConvertRows;
@@ -88,11 +97,17 @@ void matmul_converted(const WeightView& w, const ActView& act, float* y, ThreadP
   for (auto& p : s.panels) {
     if (p.size() < bytes + 64) p.resize(bytes + 64);
   }
-  pool.parallel_for(isa.task_count(g), [&](int64_t task, int worker) {
+  auto run = [&](int64_t task, int worker) {
     uint8_t* base = s.panels[static_cast<size_t>(worker)].data();
     base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
     isa.run_task(g, task, base);
-  });
+  };
+  const int64_t tasks = isa.task_count(g);
+  if (static_cast<double>(act.rows) * static_cast<double>(w.n_in) * static_cast<double>(w.n_out) < kSerialMacs) {
+    for (int64_t task = 0; task < tasks; ++task) run(task, 0);
+  } else {
+    pool.parallel_for(tasks, run);
+  }
 }
 
 void matmul(const WeightView& w, const float* x, int64_t T, float* y, ThreadPool& pool, SimdLevel level,

@@ -22,16 +22,22 @@ namespace {
 // to cover the gap between the matmuls of one forward pass, short enough not
 // to burn a shared core for long.
 constexpr auto kSpin = std::chrono::microseconds(300);
+// Pause-polling only this long, then yield while polling: when the machine
+// has fewer free cores than threads, the thread we wait for may be queued on
+// our core, and busy-waiting would keep it from running at all.
+constexpr auto kPauseOnly = std::chrono::microseconds(20);
 
 template <class Pred>
 bool spin_until(Pred ready) {
-  const auto until = std::chrono::steady_clock::now() + kSpin;
+  const auto start = std::chrono::steady_clock::now();
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (ready()) return true;
       SHORTGPT_PAUSE();
     }
-    if (std::chrono::steady_clock::now() >= until) return ready();
+    const auto waited = std::chrono::steady_clock::now() - start;
+    if (waited >= kSpin) return ready();
+    if (waited >= kPauseOnly) std::this_thread::yield();
   }
 }
 

@@ -90,6 +90,8 @@ export interface NativeEngine {
     cancel?: NativeCancelToken,
     onProgress?: (done: number) => void,
   ): Promise<NativeHiddenStats>;
+  /** Sequences of seqLen tokens one batch holds under the memory budget (maxSpan 0: no hooks). */
+  sequencesPerBatch(seqLen: number, maxSpan: number): number;
   /** Seconds per step since open or resetProfile(). */
   profile(): Record<string, number>;
   resetProfile(): void;

@@ -114,7 +114,8 @@ export class Model {
       }
       rows[i] = p;
     });
-    return this.run(options, 1, (cancel, progress) => this.native().logits(tokens, rows, this.skipMask(options.skip), cancel, progress));
+    const skip = this.skipMask(options.skip);
+    return this.run(options, 1, (engine, cancel, progress) => engine.logits(tokens, rows, skip, cancel, progress));
   }
 
   /**
@@ -122,13 +123,16 @@ export class Model {
    * with BOS, chunks of `ctx` tokens with BOS over each first token, positions
    * ctx/2 … ctx−2 scored. Pass `{ tokens }` to skip tokenization.
    */
-  async perplexity(text: string | { readonly tokens: ArrayLike<number> }, options: PerplexityOptions = {}): Promise<PerplexityResult> {
+  async perplexity(
+    text: string | { readonly tokens: ArrayLike<number>; readonly bos?: number | null },
+    options: PerplexityOptions = {},
+  ): Promise<PerplexityResult> {
     const tokens = typeof text === "string" ? this.tokenizer.encode(text, { addSpecial: true, parseSpecial: false }) : text.tokens;
-    const bos = this.tokenizer.addBos ? this.tokenizer.special.bos : null;
+    // BOS over each chunk's first token where the vocabulary adds BOS (or as the caller says).
+    const bos = typeof text !== "string" && text.bos !== undefined ? text.bos : this.tokenizer.addBos ? this.tokenizer.special.bos : null;
+    const skip = this.skipMask(options.skip);
     return perplexityOfTokens(tokens, bos, options, (ids, ctx, first, runOptions, total) =>
-      this.run(runOptions, total, (cancel, progress) =>
-        this.native().perplexity(ids, ctx, first, this.skipMask(runOptions.skip), cancel, progress),
-      ),
+      this.run(runOptions, total, (engine, cancel, progress) => engine.perplexity(ids, ctx, first, skip, cancel, progress)),
     );
   }
 
@@ -164,10 +168,19 @@ export class Model {
         throw new ShortgptError("ERR_INVALID_ARG", `span ${n} is outside 1..${this.blockCount}`);
       }
     }
-    const raw = await this.run(options, lengths.length, (cancel, progress) =>
-      this.native().hiddenStats(tokens, lengths, Int32Array.from(spans), this.skipMask(options.skip), cancel, progress),
+    const skip = this.skipMask(options.skip);
+    const raw = await this.run(options, lengths.length, (engine, cancel, progress) =>
+      engine.hiddenStats(tokens, lengths, Int32Array.from(spans), skip, cancel, progress),
     );
     return hiddenStatsFromNative(raw, this.blockCount);
+  }
+
+  /**
+   * Windows of `seqLen` tokens that one batch holds under the memory budget
+   * (with hooks keeping `maxSpan` extra states for hiddenStats; 0 for perplexity).
+   */
+  sequencesPerBatch(seqLen: number, maxSpan = 0): number {
+    return this.native().sequencesPerBatch(seqLen, maxSpan);
   }
 
   /** Seconds per step of the block since open or the last resetProfile() (for benchmarks). */
@@ -179,10 +192,14 @@ export class Model {
     this.native().resetProfile();
   }
 
-  /** Releases the mapping and buffers now (otherwise at garbage collection). A running call finishes first. */
+  /**
+   * No new calls after this; calls already made finish, then the mapping and
+   * buffers are released (otherwise they go at garbage collection).
+   */
   close(): void {
-    this.engine?.close();
+    const engine = this.engine;
     this.engine = undefined;
+    if (engine) void this.queue.finally(() => engine.close());
   }
 
   get closed(): boolean {
@@ -221,14 +238,16 @@ export class Model {
   private run<T>(
     options: RunOptions,
     total: number,
-    call: (cancel: ReturnType<typeof cancelTokenFor>["token"], progress?: (done: number) => void) => Promise<T>,
+    call: (engine: NativeEngine, cancel: ReturnType<typeof cancelTokenFor>["token"], progress?: (done: number) => void) => Promise<T>,
   ): Promise<T> {
+    // The engine is taken now: a call made before close() still runs.
+    const engine = this.native();
     const start = async (): Promise<T> => {
       throwIfAborted(options.signal);
       const { token, dispose } = cancelTokenFor(options.signal);
       const onProgress = options.onProgress;
       try {
-        return await call(token, onProgress ? (done) => onProgress({ done, total }) : undefined);
+        return await call(engine, token, onProgress ? (done) => onProgress({ done, total }) : undefined);
       } catch (error) {
         throw normalizeNativeError(error);
       } finally {

@@ -238,6 +238,19 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     return o;
   }
 
+  // sequencesPerBatch(seqLen, maxSpan): how many sequences one batch holds under the budget.
+  Napi::Value SequencesPerBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      auto engine = open_engine(env);
+      const int64_t len = to_i64(env, info[0], "seqLen");
+      const int64_t span = to_i64(env, info[1], "maxSpan");
+      if (len < 1 || len > (int64_t(1) << 30)) throw invalid_arg(env, "seqLen must be 1..2^30");
+      if (span < 0 || span > engine->config().n_layer) throw invalid_arg(env, "maxSpan must be 0..blocks");
+      return Napi::Number::New(env, static_cast<double>(engine->sequences_per_batch(len, static_cast<int>(span))));
+    });
+  }
+
   // Seconds spent per step since open (or the last resetProfile).
   Napi::Value Profile(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -287,6 +300,7 @@ Napi::Function define_engine_class(Napi::Env env) {
                                      EngineWrap::InstanceMethod<&EngineWrap::Perplexity>("perplexity"),
                                      EngineWrap::InstanceMethod<&EngineWrap::HiddenStats>("hiddenStats"),
                                      EngineWrap::InstanceAccessor<&EngineWrap::Info>("info"),
+                                     EngineWrap::InstanceMethod<&EngineWrap::SequencesPerBatch>("sequencesPerBatch"),
                                      EngineWrap::InstanceMethod<&EngineWrap::Profile>("profile"),
                                      EngineWrap::InstanceMethod<&EngineWrap::ResetProfile>("resetProfile"),
                                      EngineWrap::InstanceMethod<&EngineWrap::Close>("close"),

@@ -19,8 +19,9 @@
  *
  * Gemma's norm weights are stored +1 by the converter and used as they are.
  */
-import { optionalArray, optionalInteger } from "../gguf/metadata.js";
+import { optionalInteger } from "../gguf/metadata.js";
 import type { GgufFile } from "../gguf/read.js";
+import { isArrayKv } from "../gguf/value.js";
 import type { Hparams } from "./model-config.js";
 
 export interface SlidingWindow {
@@ -68,7 +69,8 @@ function globalRope(hp: Hparams): { base: number; freqScale: number } {
  */
 export function swaPeriodOf(file: GgufFile, arch: string, fallback: number): { period: number; fromKey: boolean } {
   const key = `${arch}.attention.sliding_window_pattern`;
-  if (file.get(key) && optionalArray(file, key) === undefined) {
+  const entry = file.get(key);
+  if (entry && !isArrayKv(entry)) {
     const p = optionalInteger(file, key);
     if (p !== undefined && p > 0) return { period: p, fromKey: true };
   }

@@ -4,12 +4,14 @@ import { Command, CommanderError } from "commander";
 
 import { VERSION } from "../package-info.js";
 import { EXIT_USAGE } from "./common.js";
+import { registerDemo } from "./demo.js";
 import { registerEval } from "./eval.js";
 import { registerInspect } from "./inspect.js";
 import { registerPrune } from "./prune.js";
+import { registerScore } from "./score.js";
 import { registerTokenize } from "./tokenize.js";
 
-const COMMANDS: ((program: Command) => void)[] = [registerPrune, registerInspect, registerTokenize, registerEval];
+const COMMANDS: ((program: Command) => void)[] = [registerScore, registerPrune, registerEval, registerInspect, registerTokenize, registerDemo];
 
 const program = new Command("shortgpt")
   .description("find and remove the redundant layers of GGUF language models (ShortGPT Block Influence)")

@@ -1,26 +1,65 @@
-/** `shortgpt prune <in.gguf> -o <out.gguf> --layers LIST`: remove blocks and write a new GGUF. */
-import type { Command } from "commander";
+/**
+ * `shortgpt prune <in.gguf> -o <out.gguf> (--layers LIST | --remove N | --ratio R)`:
+ * choose blocks (given, or from scores with a strategy), remove them, write a
+ * new GGUF, and optionally measure perplexity before and after.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+
+import { Option, type Command } from "commander";
 import pc from "picocolors";
 
-import { formatLayerList, parseLayerList } from "../arch/layer-rules.js";
+import { formatLayerList, layerRules, parseLayerList } from "../arch/layer-rules.js";
+import { ShortgptError } from "../errors.js";
 import { pruneLayers, type PruneResult } from "../gguf/prune.js";
-import { action, formatBytes, printJson, UsageError } from "./common.js";
+import { readGguf } from "../gguf/read.js";
+import { summarizeModel } from "../gguf/summary.js";
+import { kv } from "../gguf/value.js";
+import { openModel, type Model } from "../model.js";
+import { planRemoval, STRATEGIES, type Strategy } from "../plan/plan.js";
+import { renderHtmlReport } from "../report/html-report.js";
+import type { PruneOutcome, ScoreReport } from "../score/report-types.js";
+import { scoreModel, type ScoreResult } from "../score/score.js";
+import { addCalibrationOptions, calibrationText, engineProgress, type CalibrationFlags } from "./calibration-options.js";
+import { action, formatBytes, formatCount, nonNegativeInt, positiveInt, printJson, UsageError } from "./common.js";
 import { createProgress } from "./progress.js";
 
-interface PruneFlags {
+interface PruneFlags extends CalibrationFlags {
   output: string;
   layers?: string;
+  remove?: number;
+  ratio?: number;
+  scores?: string;
+  strategy: Strategy;
   force?: boolean;
   json?: boolean;
+  eval?: string[];
+  evalCtx: number;
+  evalChunks?: number;
+  report?: string;
+}
+
+function ratio(value: string): number {
+  const r = Number(value);
+  if (!(r > 0 && r < 1)) throw new UsageError(`--ratio must be a fraction between 0 and 1, got ${value}`);
+  return r;
 }
 
 export function registerPrune(program: Command): void {
-  program
+  const command = program
     .command("prune")
     .description("remove transformer blocks from a GGUF model and write a new file that llama.cpp runs")
     .argument("<model>", "input GGUF file (never modified)")
     .requiredOption("-o, --output <file>", "output GGUF file (written atomically)")
     .option("--layers <list>", "0-based block indices to remove, e.g. 3,5,21-29")
+    .option("--remove <n>", "remove this many blocks, chosen from scores", positiveInt("--remove"))
+    .option("--ratio <r>", "remove this fraction of the blocks, chosen from scores", ratio)
+    .addOption(new Option("--strategy <name>", "how --remove/--ratio choose: bi (lowest Block Influence), block (best contiguous run, angular distance), iterative (re-score after each removal)").choices([...STRATEGIES]).default("bi"))
+    .option("--scores <file>", "scores from `shortgpt score --json` instead of scoring now");
+  addCalibrationOptions(command)
+    .option("--eval <files...>", "measure perplexity before and after on this text (our engine)")
+    .option("--eval-ctx <tokens>", "perplexity chunk size", positiveInt("--eval-ctx"), 512)
+    .option("--eval-chunks <n>", "at most this many perplexity chunks", nonNegativeInt("--eval-chunks"))
+    .option("--report <file>", "write a standalone HTML report")
     .option("--force", "write even when the set breaks the architecture's layer-index rules")
     .option("--json", "print one JSON object with the result instead of text")
     .addHelpText(
@@ -28,59 +67,209 @@ export function registerPrune(program: Command): void {
       `
 Examples:
   shortgpt prune model.gguf -o model-pruned.gguf --layers 20-28
-  shortgpt prune gemma3.gguf -o small.gguf --layers 6-11 --json
+  shortgpt prune model.gguf -o small.gguf --remove 6 --text calib.txt --eval wiki.test.raw --report prune.html
+  shortgpt prune model.gguf -o small.gguf --ratio 0.25 --scores scores.json --json
+  shortgpt prune model.gguf -o small.gguf --remove 4 --strategy iterative --text calib.txt
 
 Some architectures tie a block's behaviour to its index (gemma2/gemma3/cohere2
-sliding-window periods, llama4 NoPE/MoE steps): removal sets that break the
-pattern are refused with the nearest valid set named; --force overrides.`,
+sliding-window periods, llama4 NoPE/MoE steps): every strategy only proposes
+pattern-valid sets, explicit --layers that break the pattern are refused with
+the nearest valid set named; --force overrides.`,
     )
     .action(
-      action(async (ctx, model: string, flags: PruneFlags) => {
-        if (!flags.layers) throw new UsageError("prune needs --layers LIST (e.g. --layers 20-28)");
+      action(async (ctx, modelPath: string, flags: PruneFlags) => {
+        const modes = [flags.layers !== undefined, flags.remove !== undefined, flags.ratio !== undefined].filter(Boolean).length;
+        if (modes !== 1) throw new UsageError("give exactly one of --layers LIST, --remove N or --ratio R");
+        const interactive = ctx.interactive && !flags.json;
+        const say = (line: string) => {
+          if (!flags.json) process.stdout.write(`${line}\n`);
+        };
         let layers: number[];
+        let strategy: string = "layers";
+        let scored: ScoreResult | undefined;
+        let model: Model | undefined;
+        const openOnce = async () => (model ??= await openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {}));
         try {
-          layers = parseLayerList(flags.layers);
-        } catch (error) {
-          throw new UsageError((error as Error).message);
-        }
-        const progress = createProgress({ label: "writing", total: 1, unit: "bytes", interactive: ctx.interactive && !flags.json });
-        let result: PruneResult;
-        try {
-          result = await pruneLayers(model, flags.output, layers, {
-            force: Boolean(flags.force),
-            signal: ctx.signal,
-            onProgress: ({ bytesDone, bytesTotal }) => {
-              progress.setTotal(bytesTotal);
-              progress.update(bytesDone);
-            },
-          });
-        } finally {
-          progress.stop();
-        }
-        for (const w of result.warnings) process.stderr.write(`${pc.yellow("shortgpt: warning:")} ${w} (--force)\n`);
-        if (flags.json) {
-          printJson({
-            input: result.input,
-            output: result.output,
+          if (flags.layers !== undefined) {
+            try {
+              layers = parseLayerList(flags.layers);
+            } catch (error) {
+              throw new UsageError((error as Error).message);
+            }
+          } else {
+            const file = readGguf(modelPath);
+            const rules = layerRules(file);
+            const count = flags.remove ?? Math.max(1, Math.round(flags.ratio! * rules.blockCount));
+            strategy = flags.strategy;
+            const span = strategy === "block" ? count : 1;
+            let scores: ScoreReport;
+            let angular: ReadonlyMap<number, readonly (number | null)[]>;
+            if (flags.scores && strategy === "iterative") throw new UsageError("the iterative strategy re-scores the model: give --text, not --scores");
+            const text = flags.scores ? undefined : calibrationText(flags);
+            if (flags.scores) {
+              scores = readScoresFile(flags.scores, rules.blockCount);
+              angular = new Map([[scores.span, scores.layers.map((l) => l.angular)]]);
+            } else {
+              const m = await openOnce();
+              const progress = engineProgress("scoring", flags.ctx, interactive);
+              try {
+                scored = await scoreModel(m, text!, { ctx: flags.ctx, windows: flags.windows, span, signal: ctx.signal, onProgress: progress.onProgress });
+              } finally {
+                progress.display.stop();
+              }
+              scores = scored.report;
+              angular = scored.angularBySpan;
+            }
+            const plan = await planRemoval(
+              { blockCount: scores.blockCount, bi: scores.layers.map((l) => l.bi), angular: new Map([...angular].map(([n, v]) => [n, v.map((x) => x ?? Number.POSITIVE_INFINITY)])) },
+              {
+                remove: count,
+                strategy: flags.strategy,
+                rules,
+                ...(flags.force ? { force: true } : {}),
+                ...(strategy === "iterative"
+                  ? {
+                      // The first pass (nothing skipped) is the one already scored above.
+                      rescore: async (skipped: readonly number[]) => {
+                        if (skipped.length === 0) return scores.layers.map((l) => l.bi);
+                        const r = await scoreModel(await openOnce(), text!, { ctx: flags.ctx, windows: flags.windows, skip: skipped, signal: ctx.signal });
+                        return r.report.layers.map((l) => l.bi);
+                      },
+                      onStep: (step: { removed: readonly number[]; score: number }, done: number) =>
+                        say(pc.dim(`  iterative: removed ${formatLayerList(step.removed)} (BI ${step.score.toFixed(5)}), ${done}/${count}`)),
+                    }
+                  : {}),
+              },
+            );
+            layers = plan.layers;
+            say(`${strategy} strategy chose blocks ${formatLayerList(layers)} (${layers.length} of ${rules.blockCount})`);
+          }
+
+          const before = summarizeModel(readGguf(modelPath));
+          const progress = createProgress({ label: "writing", total: 1, unit: "bytes", interactive });
+          let result: PruneResult;
+          try {
+            result = await pruneLayers(modelPath, flags.output, layers, {
+              force: Boolean(flags.force),
+              signal: ctx.signal,
+              metadata: provenance(strategy, scored?.report),
+              onProgress: ({ bytesDone, bytesTotal }) => {
+                progress.setTotal(bytesTotal);
+                progress.update(bytesDone);
+              },
+            });
+          } finally {
+            progress.stop();
+          }
+          for (const w of result.warnings) process.stderr.write(`${pc.yellow("shortgpt: warning:")} ${w} (--force)\n`);
+          const after = summarizeModel(readGguf(flags.output));
+
+          const outcome: { -readonly [K in keyof PruneOutcome]: PruneOutcome[K] } = {
             removed: result.removed,
-            blocksBefore: result.blocksBefore,
-            blocksAfter: result.blocksAfter,
+            strategy,
+            output: flags.output,
             bytesBefore: result.bytesBefore,
             bytesAfter: result.bytesAfter,
-            seconds: Number(result.seconds.toFixed(3)),
-          });
-          return;
+            parametersBefore: before.parameters,
+            parametersAfter: after.parameters,
+          };
+          let evaluation: { text: string[]; ctx: number; chunks: number; tokensScored: number; perplexityBefore: number; perplexityAfter: number } | undefined;
+          if (flags.eval) {
+            const text = calibrationText({ ...flags, text: flags.eval, field: flags.field });
+            const options = { ctx: flags.evalCtx, ...(flags.evalChunks ? { chunks: flags.evalChunks } : {}), signal: ctx.signal };
+            const m = await openOnce();
+            const p1 = engineProgress("perplexity (before)", flags.evalCtx, interactive);
+            const pplBefore = await m.perplexity(text.text, { ...options, onProgress: p1.onProgress }).finally(() => p1.display.stop());
+            const pruned = await openModel(flags.output, flags.threads !== undefined ? { threads: flags.threads } : {});
+            const p2 = engineProgress("perplexity (after)", flags.evalCtx, interactive);
+            const pplAfter = await pruned.perplexity(text.text, { ...options, onProgress: p2.onProgress }).finally(() => {
+              p2.display.stop();
+              pruned.close();
+            });
+            evaluation = { text: text.sources as string[], ctx: flags.evalCtx, chunks: pplBefore.chunks, tokensScored: pplBefore.tokensScored, perplexityBefore: pplBefore.perplexity, perplexityAfter: pplAfter.perplexity };
+            outcome.perplexityBefore = pplBefore.perplexity;
+            outcome.perplexityAfter = pplAfter.perplexity;
+            outcome.evalText = text.sources.join(", ");
+          }
+          if (flags.report) {
+            if (!scored) throw new ShortgptError("ERR_MISSING_SCORES", "--report needs scores: prune with --remove/--ratio and --text");
+            writeFileSync(flags.report, renderHtmlReport({ scores: scored.report, outcome, generatedAt: new Date() }));
+          }
+          if (flags.json) {
+            printJson({
+              input: result.input,
+              output: result.output,
+              removed: result.removed,
+              blocksBefore: result.blocksBefore,
+              blocksAfter: result.blocksAfter,
+              bytesBefore: result.bytesBefore,
+              bytesAfter: result.bytesAfter,
+              seconds: Number(result.seconds.toFixed(3)),
+              ...(strategy !== "layers" ? { strategy, parametersBefore: before.parameters, parametersAfter: after.parameters } : {}),
+              ...(evaluation ? { evaluation } : {}),
+            });
+            return;
+          }
+          printPruneSummary(result, before.parameters, after.parameters);
+          if (evaluation) {
+            const change = (100 * (evaluation.perplexityAfter - evaluation.perplexityBefore)) / evaluation.perplexityBefore;
+            say(`perplexity on ${evaluation.text.join(", ")} (${evaluation.chunks} × ${evaluation.ctx} tokens): ${evaluation.perplexityBefore.toFixed(3)} -> ${evaluation.perplexityAfter.toFixed(3)} (${change >= 0 ? "+" : ""}${change.toFixed(1)}%)`);
+          }
+          if (flags.report) say(`report: ${flags.report}`);
+        } finally {
+          (model as Model | undefined)?.close();
         }
-        printPruneSummary(result);
       }),
     );
 }
 
-export function printPruneSummary(result: PruneResult): void {
+/** Provenance keys recorded in the pruned file besides the removed layers. */
+function provenance(strategy: string, scores: ScoreReport | undefined) {
+  const out = [kv.string("shortgpt.strategy", strategy)];
+  if (scores) {
+    out.push(kv.string("shortgpt.metric", scores.metric));
+    out.push(
+      kv.string(
+        "shortgpt.calibration",
+        `${scores.windows} windows x ${scores.ctx} tokens${scores.calibration ? ` from ${scores.calibration.sources.join(", ")}` : ""}`,
+      ),
+    );
+  }
+  return out;
+}
+
+/** Reads and checks a `shortgpt score --json` file against the model it is used with. */
+export function readScoresFile(path: string, blockCount: number): ScoreReport {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new ShortgptError("ERR_SCORES_FILE", `cannot read scores ${path}: ${(error as Error).message}`);
+  }
+  const s = parsed as Partial<ScoreReport>;
+  if (!s || typeof s !== "object" || !Array.isArray(s.layers) || typeof s.blockCount !== "number" || typeof s.span !== "number") {
+    throw new ShortgptError("ERR_SCORES_FILE", `${path} is not the output of shortgpt score --json`);
+  }
+  if (s.blockCount !== blockCount || s.layers.length !== blockCount) {
+    throw new ShortgptError("ERR_SCORES_FILE", `${path} scores ${s.blockCount} blocks, but the model has ${blockCount}`);
+  }
+  s.layers.forEach((l, i) => {
+    if (l.index !== i || typeof l.bi !== "number" || !Number.isFinite(l.bi)) {
+      throw new ShortgptError("ERR_SCORES_FILE", `${path}: layers[${i}] is not a valid block score`);
+    }
+  });
+  return s as ScoreReport;
+}
+
+export function printPruneSummary(result: PruneResult, parametersBefore?: number, parametersAfter?: number): void {
   const saved = result.bytesBefore - result.bytesAfter;
+  const params =
+    parametersBefore !== undefined && parametersAfter !== undefined
+      ? `; parameters ${formatCount(parametersBefore)} -> ${formatCount(parametersAfter)} (-${(100 * (1 - parametersAfter / parametersBefore)).toFixed(1)}%)`
+      : "";
   process.stdout.write(
     `removed blocks ${formatLayerList(result.removed)} (${result.removed.length} of ${result.blocksBefore}); ${result.blocksAfter} remain\n` +
-      `${result.output}: ${formatBytes(result.bytesAfter)} (was ${formatBytes(result.bytesBefore)}, saved ${formatBytes(saved)}, ${((100 * saved) / result.bytesBefore).toFixed(1)}%) in ${result.seconds.toFixed(2)} s\n`,
+      `${result.output}: ${formatBytes(result.bytesAfter)} (was ${formatBytes(result.bytesBefore)}, saved ${formatBytes(saved)}, ${((100 * saved) / result.bytesBefore).toFixed(1)}%)${params} in ${result.seconds.toFixed(2)} s\n`,
   );
   for (const c of result.changes) process.stdout.write(`  ${pc.dim(c)}\n`);
 }

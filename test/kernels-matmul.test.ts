@@ -146,6 +146,19 @@ describe("threads", () => {
     }
   });
 
+  it("many short-lived pools of 2 to 8 threads give the same result every time", () => {
+    // Each kernels.matmul call builds and tears down its own pool: this exercises pool
+    // start-up (a worker that starts after the first job is published must still take part).
+    const k = kernels();
+    const w = randomWeights("Q8_0", 96, 256, 8);
+    const x = activations(96, 256, 9); // 96·96·256 multiply-adds: above the serial cutoff
+    const first = k.matmul(w.type, w.bytes, 256, 96, x, 96, { threads: 2 });
+    for (let i = 0; i < 60; i++) {
+      const y = k.matmul(w.type, w.bytes, 256, 96, x, 96, { threads: 2 + (i % 7) });
+      expect(Buffer.from(y.buffer).equals(Buffer.from(first.buffer)), `call ${i}`).toBe(true);
+    }
+  });
+
   it("physicalCores is a sane positive count", () => {
     const n = kernels().physicalCores();
     expect(Number.isInteger(n) && n >= 1 && n <= 4096).toBe(true);

@@ -41,7 +41,10 @@ enum class Kind {
 struct Format {
   Kind kind;
   int64_t block;  // elements per block of the stored format
-  int64_t kc;     // K chunk: a multiple of 512, so correction arrays stay 16-aligned
+  // K chunk (values per row unpacked at a time): a group's panel (G rows x kc
+  // bytes, plus scales) should stay in L1/L2 while the activation rows stream
+  // past it; whole-row chunks also let small-T calls read each row once, in order.
+  int64_t kc;
 };
 
 constexpr int64_t kChunk = 64;  // bytes per panel row step: one AVX-512 vector, two AVX2 vectors
@@ -56,8 +59,8 @@ inline Format format_of(int32_t type, bool bf16_pairs) {
     case 0:                                                   // F32
     case 1: return {Kind::Float, 1, 512};                     // F16
     case 30: return {bf16_pairs ? Kind::Bf16Pairs : Kind::Float, 1, 512};  // BF16
-    case 2: case 3: case 6: case 7: return {Kind::Q32U, 32, 8192};        // Q4_0 Q4_1 Q5_0 Q5_1
-    case 8: case 20: return {Kind::Q32S, 32, 8192};                        // Q8_0 IQ4_NL
+    case 2: case 3: case 6: case 7: return {Kind::Q32U, 32, 4096};        // Q4_0 Q4_1 Q5_0 Q5_1
+    case 8: case 20: return {Kind::Q32S, 32, 4096};                        // Q8_0 IQ4_NL
     case 10: case 11: case 12: case 13: case 14: return {Kind::KU, 256, 2048};  // Q2_K..Q6_K
     default: return {Kind::KS, 256, 2048};                                 // IQ4_XS
   }

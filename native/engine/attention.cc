@@ -43,12 +43,12 @@ float ggml_expf_lane(float x) {
 
 namespace {
 
-void scores_scalar(const float* q, const float* kt, int dk, float* s) {
+void scores_scalar(const float* q, const float* kt, int dk, float scale, float* s) {
   for (int i = 0; i < kAttnTile; ++i) {
     for (int j = 0; j < kAttnTile; ++j) {
       float acc = 0.0f;
       for (int d = 0; d < dk; ++d) acc = std::fma(kt[d * kAttnTile + j], q[i * dk + d], acc);
-      s[i * kAttnTile + j] = acc;
+      s[i * kAttnTile + j] = acc * scale;
     }
   }
 }
@@ -195,14 +195,16 @@ void CpuAttention::tiled_task(const BatchLayout& batch, const AttentionParams& p
     if (c0 > last) break;  // every later cell is in the future of every row
     // A tile no row may see is skipped (a sliding window's old tiles).
     if (p.window > 0 && c0 + kAttnTile - 1 <= last - p.window - (rows - 1)) continue;
-    kernels_.scores(q, kt + tile * dk * kAttnTile, dk, s);
-    for (int i = 0; i < kAttnTile * kAttnTile; ++i) s[i] *= scale;
+    kernels_.scores(q, kt + tile * dk * kAttnTile, dk, scale, s);
     if (p.softcap != 0.0f) {
       for (int i = 0; i < kAttnTile * kAttnTile; ++i) s[i] = std::tanh(s[i]) * p.softcap;
     }
+    // Whole tile before every row, inside the sequence and the window: no mask.
+    const bool all_visible = c0 + kAttnTile - 1 <= row0 && c0 + kAttnTile <= len &&
+                             (p.window == 0 || last - c0 < p.window);
     for (int r = 0; r < kAttnTile; ++r) {
       float* row = s + r * kAttnTile;
-      if (r < rows) {
+      if (r < rows && !all_visible) {
         const int64_t t = row0 + r;
         for (int j = 0; j < kAttnTile; ++j) {
           const int64_t c = c0 + j;
@@ -210,11 +212,12 @@ void CpuAttention::tiled_task(const BatchLayout& batch, const AttentionParams& p
           if (!visible) row[j] = -INFINITY;
         }
       }
+      // Scores are never NaN here, so a plain comparison is ggml's max.
       float tile_max = -INFINITY;
-      for (int j = 0; j < kAttnTile; ++j) tile_max = std::fmax(tile_max, row[j]);
+      for (int j = 0; j < kAttnTile; ++j) tile_max = row[j] > tile_max ? row[j] : tile_max;
       skip[r] = tile_max == -INFINITY;
       if (skip[r]) continue;
-      const float m_new = std::fmax(M[r], tile_max);
+      const float m_new = tile_max > M[r] ? tile_max : M[r];
       if (m_new > M[r]) {
         const float ms = std::exp(M[r] - m_new);
         float* a = acc + r * dv;

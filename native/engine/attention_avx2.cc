@@ -50,26 +50,28 @@ inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-void scores(const float* q, const float* kt, int dk, float* s) {
-  for (int i = 0; i < kAttnTile; i += 2) {
-    const float* q0 = q + i * dk;
-    const float* q1 = q0 + dk;
-    for (int jb = 0; jb < kAttnTile; jb += 32) {
-      __m256 a0[4], a1[4];
-      for (int v = 0; v < 4; ++v) a0[v] = a1[v] = _mm256_setzero_ps();
+// Blocks of 4 query rows x 16 key cells: the 16 columns of K^T (dk x 64 B)
+// stay in L1 while every row block passes over them.
+void scores(const float* q, const float* kt, int dk, float scale, float* s) {
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (int jb = 0; jb < kAttnTile; jb += 16) {
+    for (int i = 0; i < kAttnTile; i += 4) {
+      __m256 a[4][2];
+      for (int r = 0; r < 4; ++r) a[r][0] = a[r][1] = _mm256_setzero_ps();
+      const float* qr = q + i * dk;
       for (int d = 0; d < dk; ++d) {
-        const float* krow = kt + d * kAttnTile + jb;
-        const __m256 b0 = _mm256_set1_ps(q0[d]);
-        const __m256 b1 = _mm256_set1_ps(q1[d]);
-        for (int v = 0; v < 4; ++v) {
-          const __m256 k = _mm256_loadu_ps(krow + 8 * v);
-          a0[v] = _mm256_fmadd_ps(k, b0, a0[v]);
-          a1[v] = _mm256_fmadd_ps(k, b1, a1[v]);
+        const __m256 k0 = _mm256_loadu_ps(kt + d * kAttnTile + jb);
+        const __m256 k1 = _mm256_loadu_ps(kt + d * kAttnTile + jb + 8);
+        for (int r = 0; r < 4; ++r) {
+          const __m256 b = _mm256_broadcast_ss(qr + r * dk + d);
+          a[r][0] = _mm256_fmadd_ps(k0, b, a[r][0]);
+          a[r][1] = _mm256_fmadd_ps(k1, b, a[r][1]);
         }
       }
-      for (int v = 0; v < 4; ++v) {
-        _mm256_storeu_ps(s + i * kAttnTile + jb + 8 * v, a0[v]);
-        _mm256_storeu_ps(s + (i + 1) * kAttnTile + jb + 8 * v, a1[v]);
+      // The scale is a separate multiply after the chain, as ggml scales KQ.
+      for (int r = 0; r < 4; ++r) {
+        _mm256_storeu_ps(s + (i + r) * kAttnTile + jb, _mm256_mul_ps(a[r][0], sc));
+        _mm256_storeu_ps(s + (i + r) * kAttnTile + jb + 8, _mm256_mul_ps(a[r][1], sc));
       }
     }
   }
@@ -86,43 +88,31 @@ double exp_row(float* row, float max) {
   return sum;
 }
 
+// Blocks of 4 rows x 16 output columns: the 16 columns of the V tile
+// (64 rows x 64 B) stay in L1 while every row block passes over them.
 void accumulate(const float* p, const float* v, int dv, float* acc) {
-  for (int i = 0; i < kAttnTile; i += 2) {
-    const float* p0 = p + i * kAttnTile;
-    const float* p1 = p0 + kAttnTile;
-    float* c0 = acc + i * dv;
-    float* c1 = c0 + dv;
-    int d = 0;
-    for (; d + 32 <= dv; d += 32) {
-      __m256 a0[4], a1[4];
-      for (int w = 0; w < 4; ++w) {
-        a0[w] = _mm256_loadu_ps(c0 + d + 8 * w);
-        a1[w] = _mm256_loadu_ps(c1 + d + 8 * w);
+  for (int db = 0; db < dv; db += 16) {
+    const bool two = db + 16 <= dv;  // dv is a multiple of 8
+    for (int i = 0; i < kAttnTile; i += 4) {
+      __m256 a[4][2];
+      for (int r = 0; r < 4; ++r) {
+        a[r][0] = _mm256_loadu_ps(acc + (i + r) * dv + db);
+        a[r][1] = two ? _mm256_loadu_ps(acc + (i + r) * dv + db + 8) : _mm256_setzero_ps();
       }
+      const float* pr = p + i * kAttnTile;
       for (int j = 0; j < kAttnTile; ++j) {
-        const float* vrow = v + j * dv + d;
-        const __m256 b0 = _mm256_set1_ps(p0[j]);
-        const __m256 b1 = _mm256_set1_ps(p1[j]);
-        for (int w = 0; w < 4; ++w) {
-          const __m256 x = _mm256_loadu_ps(vrow + 8 * w);
-          a0[w] = _mm256_fmadd_ps(x, b0, a0[w]);
-          a1[w] = _mm256_fmadd_ps(x, b1, a1[w]);
+        const __m256 v0 = _mm256_loadu_ps(v + j * dv + db);
+        const __m256 v1 = two ? _mm256_loadu_ps(v + j * dv + db + 8) : _mm256_setzero_ps();
+        for (int r = 0; r < 4; ++r) {
+          const __m256 b = _mm256_broadcast_ss(pr + r * kAttnTile + j);
+          a[r][0] = _mm256_fmadd_ps(v0, b, a[r][0]);
+          a[r][1] = _mm256_fmadd_ps(v1, b, a[r][1]);
         }
       }
-      for (int w = 0; w < 4; ++w) {
-        _mm256_storeu_ps(c0 + d + 8 * w, a0[w]);
-        _mm256_storeu_ps(c1 + d + 8 * w, a1[w]);
+      for (int r = 0; r < 4; ++r) {
+        _mm256_storeu_ps(acc + (i + r) * dv + db, a[r][0]);
+        if (two) _mm256_storeu_ps(acc + (i + r) * dv + db + 8, a[r][1]);
       }
-    }
-    for (; d < dv; d += 8) {
-      __m256 a0 = _mm256_loadu_ps(c0 + d), a1 = _mm256_loadu_ps(c1 + d);
-      for (int j = 0; j < kAttnTile; ++j) {
-        const __m256 x = _mm256_loadu_ps(v + j * dv + d);
-        a0 = _mm256_fmadd_ps(x, _mm256_set1_ps(p0[j]), a0);
-        a1 = _mm256_fmadd_ps(x, _mm256_set1_ps(p1[j]), a1);
-      }
-      _mm256_storeu_ps(c0 + d, a0);
-      _mm256_storeu_ps(c1 + d, a1);
     }
   }
 }

@@ -20,9 +20,10 @@ constexpr int kAttnTile = 64;  // query rows per tile and key cells per tile (GG
 
 struct AttnKernels {
   const char* name;
-  // s[i][j] = sum over d of q[i][d] * kt[d][j], i, j < 64, as fma(q, k, acc)
-  // from acc = 0 with d ascending. q is [64][dk], kt [dk][64], s [64][64].
-  void (*scores)(const float* q, const float* kt, int dk, float* s);
+  // s[i][j] = scale * (sum over d of q[i][d] * kt[d][j]), i, j < 64: the sum
+  // as fma(q, k, acc) from acc = 0 with d ascending, then one multiply.
+  // q is [64][dk], kt [dk][64], s [64][64].
+  void (*scores)(const float* q, const float* kt, int dk, float scale, float* s);
   // row[j] = exp(row[j] - max) for j < 64 with ggml's exp approximation;
   // returns the sum of the eight 8-lane partial sums, each summed in float
   // in ggml's order, added in double.

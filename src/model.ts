@@ -19,6 +19,8 @@ import { ShortgptError } from "./errors.js";
 import { hiddenStatsFromNative, type HiddenStats } from "./evaluate/hidden-stats.js";
 import { perplexityOfTokens, type PerplexityOptions, type PerplexityResult } from "./evaluate/perplexity.js";
 import { readGguf, type GgufFile } from "./gguf/read.js";
+import type { CalibrationText } from "./data/calibration.js";
+import { scoreModel, type ScoreOptions, type ScoreResult } from "./score/score.js";
 import { loadTokenizer, type Tokenizer } from "./tokenizer/index.js";
 
 export interface OpenModelOptions {
@@ -137,6 +139,15 @@ export class Model {
   }
 
   /** The raw hook sums over `windows` (each an independent sequence from position 0). */
+  /**
+   * ShortGPT scores of every block on calibration text: tokenized once, cut
+   * into windows (default 64 × 256 tokens), one pass with hooks. See
+   * src/score/score.ts.
+   */
+  score(text: CalibrationText | string, options: ScoreOptions = {}): Promise<ScoreResult> {
+    return scoreModel(this, text, options);
+  }
+
   async hiddenStats(windows: Windows, options: HiddenStatsOptions = {}): Promise<HiddenStats> {
     let tokens: Int32Array;
     let lengths: Int32Array;

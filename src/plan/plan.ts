@@ -8,7 +8,9 @@
  *               states are closest (lowest angular distance; Gromov et al.).
  *  - iterative: remove one unit, re-score with a skip mask, repeat.
  */
-import type { LayerRules } from "../arch/layer-rules.js";
+import { layerRules, type LayerRules } from "../arch/layer-rules.js";
+import type { GgufFile } from "../gguf/read.js";
+import type { ScoreResult } from "../score/score.js";
 import { ShortgptError } from "../errors.js";
 import { iterativeSelection, type IterativeStep, type Rescore } from "./iterative.js";
 import { cheapestValidRun, cheapestValidSet, selectionRules, type SelectionRules } from "./select.js";
@@ -31,7 +33,9 @@ export interface PlanOptions {
   /** Fraction of all blocks to remove (rounded to the nearest count). */
   ratio?: number;
   strategy?: Strategy;
-  rules: LayerRules;
+  /** The model's layer-index rules: give `rules`, or the model's `file` to derive them. */
+  rules?: LayerRules;
+  file?: GgufFile;
   /** Ignore the layer-index pattern (the set may break the model). */
   force?: boolean;
   /** Needed by `iterative`: scores of the model with blocks skipped. */
@@ -58,10 +62,22 @@ export function removalCount(blockCount: number, options: Pick<PlanOptions, "rem
   return Math.max(1, Math.round(ratio * blockCount));
 }
 
-export async function planRemoval(scores: PlanningScores, options: PlanOptions): Promise<RemovalPlan> {
+/** Planning scores from a scoring run (Model.score / scoreModel). */
+export function planningScores(result: ScoreResult): PlanningScores {
+  return {
+    blockCount: result.report.blockCount,
+    bi: result.report.layers.map((l) => l.bi),
+    angular: new Map([...result.angularBySpan].map(([n, values]) => [n, values.map((v) => v ?? Number.POSITIVE_INFINITY)])),
+  };
+}
+
+export async function planRemoval(input: PlanningScores | ScoreResult, options: PlanOptions): Promise<RemovalPlan> {
+  const scores = "report" in input ? planningScores(input) : input;
   const strategy = options.strategy ?? "bi";
   const count = removalCount(scores.blockCount, options);
-  const base = selectionRules(options.rules);
+  const layerRuleSet = options.rules ?? (options.file ? layerRules(options.file) : undefined);
+  if (!layerRuleSet) throw new ShortgptError("ERR_INVALID_ARG", "planRemoval needs the model's layer rules: pass `rules` or `file`");
+  const base = selectionRules(layerRuleSet);
   const rules: SelectionRules = options.force ? { ...base, period: 1, lastBlockFixed: false } : base;
   switch (strategy) {
     case "bi":

@@ -59,6 +59,8 @@ export async function run({ log, root, args }) {
     let oursRss = 0;
     let theirRss = 0;
     let profile;
+    const ratios = [];
+    const loads = [os.loadavg()[0]];
     for (let round = 0; round < ROUNDS; round++) {
       const a = await runMeasured(process.execPath, [worker, "ours", path, String(threads), String(RUNS_PER_PROCESS), idsPath]);
       const b = await runMeasured(process.execPath, [worker, "llama", path, String(threads), String(RUNS_PER_PROCESS), idsPath]);
@@ -69,22 +71,25 @@ export async function run({ log, root, args }) {
       oursRss = Math.max(oursRss, a.maxRssBytes ?? 0);
       theirRss = Math.max(theirRss, b.maxRssBytes ?? 0);
       profile = ra.profile;
+      ratios.push(median(rb.seconds) / median(ra.seconds));
+      loads.push(os.loadavg()[0]);
       log(`${m.label}: round ${round + 1}: shortgpt median ${median(ra.seconds).toFixed(3)} s, llama.cpp median ${median(rb.seconds).toFixed(3)} s`);
     }
-    rows.push({ ...m, ours: median(ours), theirs: median(theirs), oursRss, theirRss, profile });
+    rows.push({ ...m, ours: median(ours), theirs: median(theirs), oursRss, theirRss, profile, ratios, loads });
   }
 
   const lines = [
-    `| model | shortgpt | llama.cpp | shortgpt / llama.cpp | peak RSS shortgpt | peak RSS llama.cpp |`,
-    `| --- | ---: | ---: | ---: | ---: | ---: |`,
+    `| model | shortgpt | llama.cpp | speed vs llama.cpp | per process pair | peak RSS shortgpt | peak RSS llama.cpp |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${(TOKENS / r.ours).toFixed(0)} tok/s (${r.ours.toFixed(3)} s) | ${(TOKENS / r.theirs).toFixed(0)} tok/s (${r.theirs.toFixed(3)} s) | ${(r.theirs / r.ours).toFixed(2)}× | ${(r.oursRss / 2 ** 20).toFixed(0)} MiB | ${(r.theirRss / 2 ** 20).toFixed(0)} MiB |`,
+        `| ${r.label} | ${(TOKENS / r.ours).toFixed(0)} tok/s (${r.ours.toFixed(3)} s) | ${(TOKENS / r.theirs).toFixed(0)} tok/s (${r.theirs.toFixed(3)} s) | ${(r.theirs / r.ours).toFixed(2)}× | ${r.ratios.map((x) => `${x.toFixed(2)}×`).join(", ")} | ${(r.oursRss / 2 ** 20).toFixed(0)} MiB | ${(r.theirRss / 2 ** 20).toFixed(0)} MiB |`,
     ),
     "",
     `${threads} threads on both sides; ${TOKENS} tokens of English text (nlp-corpus) per pass, one sequence from position 0, logits for the last position only; ` +
       `llama.cpp with its defaults (flash attention "auto", F16 KV cache, batch = ubatch = ${TOKENS}). Each side runs ${ROUNDS} processes × ${RUNS_PER_PROCESS} timed passes after a warm-up pass; ` +
-      "the ratio is llama.cpp's time / ours (above 1 = shortgpt faster). Peak RSS is the whole process (/usr/bin/time), weights mapped from the page cache.",
+      "the ratio is llama.cpp's time / ours (above 1 = shortgpt faster), overall and per pair of processes. Peak RSS is the whole process (/usr/bin/time), weights mapped from the page cache. " +
+      `The machine was shared with other work (1-minute load average ${Math.min(...rows.flatMap((r) => r.loads)).toFixed(1)}–${Math.max(...rows.flatMap((r) => r.loads)).toFixed(1)} on ${os.cpus().length} cores): llama.cpp's busy-waiting thread pool loses more than ours when cores are contended, so the ratio moves with the load; read it as a range.`,
     "",
     "Where shortgpt's time goes (share of the timed passes, from the engine's own per-step clock):",
     "",

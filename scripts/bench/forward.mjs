@@ -89,7 +89,7 @@ export async function run({ log, root, args }) {
     `${threads} threads on both sides; ${TOKENS} tokens of English text (nlp-corpus) per pass, one sequence from position 0, logits for the last position only; ` +
       `llama.cpp with its defaults (flash attention "auto", F16 KV cache, batch = ubatch = ${TOKENS}). Each side runs ${ROUNDS} processes × ${RUNS_PER_PROCESS} timed passes after a warm-up pass; ` +
       "the ratio is llama.cpp's time / ours (above 1 = shortgpt faster), overall and per pair of processes. Peak RSS is the whole process (/usr/bin/time), weights mapped from the page cache. " +
-      `The machine was shared with other work (1-minute load average ${Math.min(...rows.flatMap((r) => r.loads)).toFixed(1)}–${Math.max(...rows.flatMap((r) => r.loads)).toFixed(1)} on ${os.cpus().length} cores): llama.cpp's busy-waiting thread pool loses more than ours when cores are contended, so the ratio moves with the load; read it as a range.`,
+      `The machine was shared with other work (1-minute load average ${Math.min(...rows.flatMap((r) => r.loads)).toFixed(1)}–${Math.max(...rows.flatMap((r) => r.loads)).toFixed(1)} on ${os.cpus().length} cores): absolute speeds move with the load, and so, less, does the ratio (the per-pair column shows by how much in this run).`,
     "",
     "Where shortgpt's time goes (share of the timed passes, from the engine's own per-step clock):",
     "",

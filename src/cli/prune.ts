@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 
-import { Option, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import pc from "picocolors";
 
 import { formatLayerList, layerRules, parseLayerList } from "../arch/layer-rules.js";
@@ -15,10 +15,10 @@ import { readGguf } from "../gguf/read.js";
 import { summarizeModel } from "../gguf/summary.js";
 import { kv } from "../gguf/value.js";
 import { openModel, type Model } from "../model.js";
-import { planRemoval, STRATEGIES, type Strategy } from "../plan/plan.js";
+import { planningScores, planRemoval, STRATEGIES, type PlanningScores, type Strategy } from "../plan/plan.js";
 import { renderHtmlReport } from "../report/html-report.js";
 import type { PruneOutcome, ScoreReport } from "../score/report-types.js";
-import { scoreModel, type ScoreResult } from "../score/score.js";
+import { scoreModel } from "../score/score.js";
 import { addCalibrationOptions, calibrationText, engineProgress, type CalibrationFlags } from "./calibration-options.js";
 import { action, formatBytes, formatCount, nonNegativeInt, positiveInt, printJson, UsageError } from "./common.js";
 import { createProgress } from "./progress.js";
@@ -40,7 +40,7 @@ interface PruneFlags extends CalibrationFlags {
 
 function ratio(value: string): number {
   const r = Number(value);
-  if (!(r > 0 && r < 1)) throw new UsageError(`--ratio must be a fraction between 0 and 1, got ${value}`);
+  if (!(r > 0 && r < 1)) throw new InvalidArgumentError(`--ratio must be a fraction between 0 and 1, got ${value}`);
   return r;
 }
 
@@ -86,7 +86,8 @@ the nearest valid set named; --force overrides.`,
         };
         let layers: number[];
         let strategy: string = "layers";
-        let scored: ScoreResult | undefined;
+        /** The scores the blocks were chosen from (fresh or from --scores). */
+        let scoreReport: ScoreReport | undefined;
         let model: Model | undefined;
         const openOnce = async () => (model ??= await openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {}));
         try {
@@ -103,44 +104,46 @@ the nearest valid set named; --force overrides.`,
             strategy = flags.strategy;
             const span = strategy === "block" ? count : 1;
             let scores: ScoreReport;
-            let angular: ReadonlyMap<number, readonly (number | null)[]>;
+            let planning: PlanningScores;
             if (flags.scores && strategy === "iterative") throw new UsageError("the iterative strategy re-scores the model: give --text, not --scores");
             const text = flags.scores ? undefined : calibrationText(flags);
             if (flags.scores) {
               scores = readScoresFile(flags.scores, rules.blockCount);
-              angular = new Map([[scores.span, scores.layers.map((l) => l.angular)]]);
+              planning = {
+                blockCount: scores.blockCount,
+                bi: scores.layers.map((l) => l.bi),
+                angular: new Map([[scores.span, scores.layers.map((l) => l.angular ?? Number.POSITIVE_INFINITY)]]),
+              };
             } else {
               const m = await openOnce();
               const progress = engineProgress("scoring", flags.ctx, interactive);
               try {
-                scored = await scoreModel(m, text!, { ctx: flags.ctx, windows: flags.windows, span, signal: ctx.signal, onProgress: progress.onProgress });
+                const scored = await scoreModel(m, text!, { ctx: flags.ctx, windows: flags.windows, span, signal: ctx.signal, onProgress: progress.onProgress });
+                scores = scored.report;
+                planning = planningScores(scored);
               } finally {
                 progress.display.stop();
               }
-              scores = scored.report;
-              angular = scored.angularBySpan;
             }
-            const plan = await planRemoval(
-              { blockCount: scores.blockCount, bi: scores.layers.map((l) => l.bi), angular: new Map([...angular].map(([n, v]) => [n, v.map((x) => x ?? Number.POSITIVE_INFINITY)])) },
-              {
-                remove: count,
-                strategy: flags.strategy,
-                rules,
-                ...(flags.force ? { force: true } : {}),
-                ...(strategy === "iterative"
-                  ? {
-                      // The first pass (nothing skipped) is the one already scored above.
-                      rescore: async (skipped: readonly number[]) => {
-                        if (skipped.length === 0) return scores.layers.map((l) => l.bi);
-                        const r = await scoreModel(await openOnce(), text!, { ctx: flags.ctx, windows: flags.windows, skip: skipped, signal: ctx.signal });
-                        return r.report.layers.map((l) => l.bi);
-                      },
-                      onStep: (step: { removed: readonly number[]; score: number }, done: number) =>
-                        say(pc.dim(`  iterative: removed ${formatLayerList(step.removed)} (BI ${step.score.toFixed(5)}), ${done}/${count}`)),
-                    }
-                  : {}),
-              },
-            );
+            scoreReport = scores;
+            const plan = await planRemoval(planning, {
+              remove: count,
+              strategy: flags.strategy,
+              rules,
+              ...(flags.force ? { force: true } : {}),
+              ...(strategy === "iterative"
+                ? {
+                    // The first pass (nothing skipped) is the one already scored above.
+                    rescore: async (skipped: readonly number[]) => {
+                      if (skipped.length === 0) return scores.layers.map((l) => l.bi);
+                      const r = await scoreModel(await openOnce(), text!, { ctx: flags.ctx, windows: flags.windows, skip: skipped, signal: ctx.signal });
+                      return r.report.layers.map((l) => l.bi);
+                    },
+                    onStep: (step: { removed: readonly number[]; score: number }, done: number) =>
+                      say(pc.dim(`  iterative: removed ${formatLayerList(step.removed)} (BI ${step.score.toFixed(5)}), ${done}/${count}`)),
+                  }
+                : {}),
+            });
             layers = plan.layers;
             say(`${strategy} strategy chose blocks ${formatLayerList(layers)} (${layers.length} of ${rules.blockCount})`);
           }
@@ -152,7 +155,7 @@ the nearest valid set named; --force overrides.`,
             result = await pruneLayers(modelPath, flags.output, layers, {
               force: Boolean(flags.force),
               signal: ctx.signal,
-              metadata: provenance(strategy, scored?.report),
+              metadata: provenance(strategy, scoreReport),
               onProgress: ({ bytesDone, bytesTotal }) => {
                 progress.setTotal(bytesTotal);
                 progress.update(bytesDone);
@@ -192,8 +195,8 @@ the nearest valid set named; --force overrides.`,
             outcome.evalText = text.sources.join(", ");
           }
           if (flags.report) {
-            if (!scored) throw new ShortgptError("ERR_MISSING_SCORES", "--report needs scores: prune with --remove/--ratio and --text");
-            writeFileSync(flags.report, renderHtmlReport({ scores: scored.report, outcome, generatedAt: new Date() }));
+            if (!scoreReport) throw new ShortgptError("ERR_MISSING_SCORES", "--report needs scores: prune with --remove/--ratio and --text or --scores");
+            writeFileSync(flags.report, renderHtmlReport({ scores: scoreReport, outcome, generatedAt: new Date() }));
           }
           if (flags.json) {
             printJson({

@@ -64,6 +64,20 @@ export interface NativeHiddenStats {
   lastAngleSum: Float64Array;
 }
 
+/** What the native greedy generation returns (see src/model.ts GenerateResult). */
+export interface NativeGenerateResult {
+  tokens: Int32Array;
+  /** A stop token was sampled (it is not in `tokens`). */
+  stopped: boolean;
+  prefillSeconds: number;
+  decodeSeconds: number;
+  /** Forward passes of one token: tokens sampled − 1. */
+  decodeSteps: number;
+  kvCacheBytes: number;
+  /** keepLogits: one row of vocab logits per sampled token (the stop token's too). */
+  logits?: Float32Array;
+}
+
 export interface NativeEngine {
   readonly info: { backend: string; threads: number; simd: string; memoryBudget: number };
   logits(
@@ -90,6 +104,20 @@ export interface NativeEngine {
     cancel?: NativeCancelToken,
     onProgress?: (done: number) => void,
   ): Promise<NativeHiddenStats>;
+  /**
+   * Greedy continuation of `prompt` with a KV cache; `stop` ids end it; prompt + maxTokens must fit
+   * in contextLimit. onTokens receives the tokens sampled since its last call, in order.
+   */
+  generate(
+    prompt: Int32Array,
+    maxTokens: number,
+    stop: Int32Array,
+    skip: Uint8Array,
+    contextLimit: number,
+    keepLogits: boolean,
+    cancel?: NativeCancelToken,
+    onTokens?: (tokens: Int32Array) => void,
+  ): Promise<NativeGenerateResult>;
   /** Sequences of seqLen tokens one batch holds under the memory budget (maxSpan 0: no hooks). */
   sequencesPerBatch(seqLen: number, maxSpan: number): number;
   /** Seconds per step since open or resetProfile(). */

@@ -7,6 +7,7 @@
  *   const model = await openModel("model.gguf", { threads: 4 });
  *   const { perplexity } = await model.perplexity(text, { ctx: 512, chunks: 20, skip: [12, 13] });
  *   const stats = await model.hiddenStats(windows, { spans: [1, 4] });
+ *   const { tokens } = await model.generate(promptIds, { maxTokens: 64 });
  *   model.close();
  *
  * Every long call runs off the JS thread, accepts { signal, onProgress }
@@ -15,9 +16,10 @@
  */
 import { modelConfig, type ModelConfig } from "./arch/model-config.js";
 import { addon, cancelTokenFor, normalizeNativeError, throwIfAborted, type NativeEngine } from "./engine.js";
-import { ShortgptError } from "./errors.js";
+import { AbortError, ShortgptError } from "./errors.js";
 import { hiddenStatsFromNative, type HiddenStats } from "./evaluate/hidden-stats.js";
 import { perplexityOfTokens, type PerplexityOptions, type PerplexityResult } from "./evaluate/perplexity.js";
+import { architectureOf, optionalInteger } from "./gguf/metadata.js";
 import { readGguf, type GgufFile } from "./gguf/read.js";
 import type { CalibrationText } from "./data/calibration.js";
 import { scoreModel, type ScoreOptions, type ScoreResult } from "./score/score.js";
@@ -60,6 +62,44 @@ export interface HiddenStatsOptions extends RunOptions {
   spans?: readonly number[];
 }
 
+export interface GenerateOptions {
+  /** Tokens to generate at most (≥ 1); the prompt plus these must fit in the model's context. */
+  maxTokens: number;
+  /** Block indices to skip (run as identity, no KV cache kept for them): decodes as the pruned model would. */
+  skip?: readonly number[];
+  signal?: AbortSignal;
+  /**
+   * Called with each token as it is generated (index 0, 1, …), on the JS thread, while the
+   * generation runs. Throwing stops the generation and rejects the call with that error.
+   */
+  onToken?: (token: number, index: number) => void;
+  /** Keep going past end-of-generation tokens (EOS, EOT, <|im_end|>, …) until maxTokens. Default false. */
+  ignoreEos?: boolean;
+  /** Also return the logits each token was chosen from (tokens × vocab floats). */
+  returnLogits?: boolean;
+}
+
+export interface GenerateResult {
+  /** Generated token ids (the prompt and a final end-of-generation token not included). */
+  readonly tokens: number[];
+  /** "eos": an end-of-generation token was sampled; "maxTokens": the limit was reached. */
+  readonly finishReason: "eos" | "maxTokens";
+  readonly promptTokens: number;
+  /** The prompt through every block in one batch, and the first token: time to first token. */
+  readonly prefillSeconds: number;
+  /** Every later step: one token through every block against the KV cache. */
+  readonly decodeSeconds: number;
+  /** Forward passes of one token (tokens sampled − 1: the last token is never fed back). */
+  readonly decodeSteps: number;
+  readonly prefillTokensPerSecond: number;
+  /** decodeSteps / decodeSeconds (0 when there was no step). */
+  readonly decodeTokensPerSecond: number;
+  /** Bytes the KV cache held at the end (f16 K and V of the blocks kept, for the context used). */
+  readonly kvCacheBytes: number;
+  /** returnLogits: row i (vocab floats) = the logits token i was chosen from; one row more when generation stopped at an end-of-generation token. */
+  readonly logits?: Float32Array;
+}
+
 /** Windows for hiddenStats: token arrays, or calibrationWindows' output (windows × ctx ids). */
 export type Windows = readonly ArrayLike<number>[] | { readonly ids: Int32Array; readonly ctx: number };
 
@@ -71,6 +111,7 @@ export class Model {
   readonly config: ModelConfig;
   private engine: NativeEngine | undefined;
   private tokenizerCache: Tokenizer | undefined;
+  private stopTokensCache: Int32Array | undefined;
   /** Calls on one engine share its buffers: they run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -184,6 +225,113 @@ export class Model {
       engine.hiddenStats(tokens, lengths, Int32Array.from(spans), skip, cancel, progress),
     );
     return hiddenStatsFromNative(raw, this.blockCount);
+  }
+
+  /**
+   * The model's training context ({arch}.context_length): prompt plus generated tokens must fit
+   * (2^31 when the file does not say).
+   */
+  get contextLength(): number {
+    return optionalInteger(this.file, `${architectureOf(this.file)}.context_length`) ?? 2 ** 31;
+  }
+
+  /**
+   * Greedy continuation of `promptIds` (used as they are: add BOS yourself where the model
+   * wants it) with a KV cache: the prompt in one batch, then one token at a time; the highest
+   * logit wins (the lowest id on ties), as llama.cpp's greedy sampler. Stops at an
+   * end-of-generation token unless `ignoreEos`. Runs off the JS thread; abortable.
+   */
+  async generate(promptIds: ArrayLike<number>, options: GenerateOptions): Promise<GenerateResult> {
+    const prompt = this.tokenArray(promptIds);
+    if (prompt.length === 0) throw new ShortgptError("ERR_INVALID_ARG", "the prompt needs at least one token");
+    const maxTokens = options.maxTokens;
+    if (!Number.isSafeInteger(maxTokens) || maxTokens < 1) {
+      throw new ShortgptError("ERR_INVALID_ARG", `maxTokens must be a positive integer, got ${String(maxTokens)}`);
+    }
+    const context = Math.min(this.contextLength, 2 ** 31);
+    if (prompt.length + maxTokens > context) {
+      throw new ShortgptError(
+        "ERR_CONTEXT_LENGTH",
+        `a prompt of ${prompt.length} tokens plus ${maxTokens} new tokens does not fit in the model's context of ${context} tokens`,
+      );
+    }
+    const skip = this.skipMask(options.skip);
+    const stop = options.ignoreEos ? new Int32Array(0) : this.stopTokens();
+    const onToken = options.onToken;
+
+    // An onToken that throws stops the generation: its own abort, beside the caller's signal.
+    const internal = new AbortController();
+    const forward = () => internal.abort();
+    options.signal?.addEventListener("abort", forward, { once: true });
+    if (options.signal?.aborted) internal.abort();
+    let callbackError: { error: unknown } | undefined;
+    let delivered = 0;
+    let settled = false;
+    const deliver = (tokens: ArrayLike<number>) => {
+      for (let i = 0; i < tokens.length && !callbackError; i++) {
+        try {
+          onToken!(tokens[i]!, delivered++);
+        } catch (error) {
+          callbackError = { error };
+          internal.abort();
+        }
+      }
+    };
+    const onTokens = onToken
+      ? (chunk: Int32Array) => {
+          if (!settled) deliver(chunk);
+        }
+      : undefined;
+    try {
+      const raw = await this.run({ signal: internal.signal }, 0, (engine, cancel) =>
+        engine.generate(prompt, maxTokens, stop, skip, context, options.returnLogits === true, cancel, onTokens),
+      );
+      settled = true;
+      // Tokens whose progress message had not arrived yet.
+      if (onToken && delivered < raw.tokens.length) deliver(raw.tokens.subarray(delivered));
+      if (callbackError) throw callbackError.error;
+      return {
+        tokens: Array.from(raw.tokens),
+        finishReason: raw.stopped ? "eos" : "maxTokens",
+        promptTokens: prompt.length,
+        prefillSeconds: raw.prefillSeconds,
+        decodeSeconds: raw.decodeSeconds,
+        decodeSteps: raw.decodeSteps,
+        prefillTokensPerSecond: raw.prefillSeconds > 0 ? prompt.length / raw.prefillSeconds : 0,
+        decodeTokensPerSecond: raw.decodeSteps > 0 && raw.decodeSeconds > 0 ? raw.decodeSteps / raw.decodeSeconds : 0,
+        kvCacheBytes: raw.kvCacheBytes,
+        ...(raw.logits ? { logits: raw.logits } : {}),
+      };
+    } catch (error) {
+      settled = true;
+      if (callbackError && error instanceof AbortError) throw callbackError.error;
+      throw error;
+    } finally {
+      options.signal?.removeEventListener("abort", forward);
+    }
+  }
+
+  /** End-of-generation token ids of the vocabulary (EOS, EOT, <|im_end|>, …). */
+  private stopTokens(): Int32Array {
+    if (!this.stopTokensCache) {
+      const ids: number[] = [];
+      let tokenizer: Tokenizer | undefined;
+      try {
+        tokenizer = this.tokenizer;
+      } catch {
+        // A vocabulary our tokenizer refuses still names its EOS / EOT ids.
+        for (const key of ["eos", "eot", "eom"]) {
+          const id = optionalInteger(this.file, `tokenizer.ggml.${key}_token_id`);
+          if (id !== undefined && id >= 0 && id < this.vocabSize) ids.push(id);
+        }
+      }
+      if (tokenizer) {
+        const n = Math.min(tokenizer.vocabSize, this.vocabSize);
+        for (let id = 0; id < n; id++) if (tokenizer.isEndOfGeneration(id)) ids.push(id);
+      }
+      this.stopTokensCache = Int32Array.from(ids);
+    }
+    return this.stopTokensCache;
   }
 
   /**

@@ -87,6 +87,8 @@ const AttnKernels& kernels_for(SimdLevel level) {
   return kScalar;
 }
 
+}  // namespace
+
 // ggml_vec_dot_f16 / _f32 on AVX2: four 8-lane FMA accumulators over steps of
 // 32, reduced (0+2, 1+3, 0+1, halves, pairs), then the tail in double.
 float dot_ggml(const float* a, const float* b, int n) {
@@ -108,8 +110,6 @@ float dot_ggml(const float* a, const float* b, int n) {
   for (int i = np; i < n; ++i) sum += static_cast<double>(a[i] * b[i]);
   return static_cast<float>(sum);
 }
-
-}  // namespace
 
 const AttnKernels& attn_kernels_scalar() { return kScalar; }
 

@@ -43,4 +43,9 @@ const AttnKernels& attn_kernels();
 // ggml_v_expf for one lane (the scalar kernels' exponential, also used by tests).
 float ggml_expf_lane(float x);
 
+// ggml_vec_dot_f16 / ggml_vec_dot_f32 as the AVX2 build sums them: four
+// 8-lane FMA chains over steps of 32, reduced (0+2, 1+3, 0+1, halves, pairs),
+// the tail added in double. The one-row attention kernels use it for Q.K.
+float dot_ggml(const float* a, const float* b, int n);
+
 }  // namespace shortgpt

@@ -8,7 +8,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
+
+#include "common/error.h"
 
 namespace shortgpt {
 
@@ -41,6 +44,19 @@ struct RowComparison {
   std::vector<double> rel_change;
 };
 
+// Per-block K and V of one sequence for incremental decoding, wherever the
+// backend keeps them (host memory for the CPU, device memory for a GPU).
+// Cell c of a block holds the K and V rows of position c. Blocks in the skip
+// mask it was made with hold nothing. Storage grows with the cells written,
+// never beyond max_cells().
+class KvCache {
+ public:
+  virtual ~KvCache() = default;
+  virtual int64_t max_cells() const = 0;
+  // Bytes the cache holds now (all blocks, K and V).
+  virtual int64_t bytes() const = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -63,6 +79,24 @@ class Backend {
   // Logits of the given rows: final norm, output matrix (+ bias), final
   // softcap; out is [n_rows x n_vocab].
   virtual void logits(const HiddenState& x, const int64_t* rows, int64_t n_rows, float* out) = 0;
+
+  // A cache for one sequence of at most max_cells positions, holding the
+  // blocks not set in `skip` (n_layer entries). max_cells is also the
+  // context size the sequence runs under (llama.cpp's n_ctx, which picks
+  // phi3's long or short RoPE factors).
+  // A backend without decoding support refuses (the default).
+  virtual std::unique_ptr<KvCache> new_kv_cache(const std::vector<uint8_t>& skip, int64_t max_cells) {
+    throw NativeError("ERR_UNSUPPORTED_DEVICE", std::string("the ") + name() + " backend cannot decode with a KV cache");
+  }
+
+  // x (n rows: one sequence at positions pos0 .. pos0+n-1) <- block `layer`,
+  // whose K and V for those positions go to cells pos0.. of `cache`; queries
+  // attend to cells [0, pos0 + n) (causal, sliding window). pos0 == 0 is a
+  // prefill and computes exactly what run_block computes for a one-sequence
+  // batch; pos0 > 0 (decoding) uses llama.cpp's one-query-row kernel.
+  virtual void run_block_cached(int layer, int64_t pos0, int64_t n, KvCache& cache, HiddenState& x) {
+    throw NativeError("ERR_UNSUPPORTED_DEVICE", std::string("the ") + name() + " backend cannot decode with a KV cache");
+  }
 
   // Bytes of working memory run_block needs per token of a batch whose
   // longest sequence is max_len (the driver sizes batches with it).

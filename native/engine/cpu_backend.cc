@@ -9,6 +9,7 @@
 #include "cpu/dequantize.h"
 #include "cpu/ops.h"
 #include "cpu/weight_types.h"
+#include "engine/kv_cache.h"
 
 namespace shortgpt {
 
@@ -50,7 +51,8 @@ CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, c
       kv_(options.kv),
       pool_(options.threads),
       level_(active_simd_level()),
-      attention_(level_) {
+      attention_(level_),
+      cached_kernels_(cached_attn_kernels_for(level_)) {
   cpu::require_simd_level(level_);
 }
 
@@ -99,7 +101,7 @@ void CpuBackend::project(const Matrix& w, const float* x, int64_t T, float* y, b
   // Weight panels are not reused between calls: with a kept MatmulScratch the
   // AVX2 kernels read stale panel bytes from the previous weight (wrong results
   // from gemma3's second block on; reported to the kernels' owner).
-  cpu::matmul_converted(w.w, mm_.act.view(), y, pool_, level_, nullptr);
+  cpu::matmul_converted(w.w, mm_.act.view(), y, pool_, level_, &mm_);
 }
 
 void CpuBackend::prepare_positions(const BatchLayout& batch) {
@@ -110,7 +112,7 @@ void CpuBackend::prepare_positions(const BatchLayout& batch) {
   }
 }
 
-const RopeTable& CpuBackend::rope_for(int layer, int64_t max_len) {
+const RopeTable& CpuBackend::rope_for(int layer, int64_t positions, int64_t context) {
   const BlockConfig& b = config_.blocks[static_cast<size_t>(layer)];
   RopeSetting setting;
   setting.base = b.rope_base;
@@ -119,37 +121,72 @@ const RopeTable& CpuBackend::rope_for(int layer, int64_t max_len) {
     setting.factors = weights_.rope_freq_factors().data();
   } else if (!weights_.rope_factors_short().empty() || !weights_.rope_factors_long().empty()) {
     // phi3 longrope: long factors only when the sequences exceed the training context.
-    const bool use_long = config_.rope.n_ctx_orig > 0 && max_len > config_.rope.n_ctx_orig;
+    const bool use_long = config_.rope.n_ctx_orig > 0 && context > config_.rope.n_ctx_orig;
     const Vec& f = use_long ? weights_.rope_factors_long() : weights_.rope_factors_short();
     setting.factors = f.empty() ? nullptr : f.data();
   }
   for (auto& t : ropes_) {
     if (t->setting() == setting) {
-      t->reserve(max_len);
+      t->reserve(positions);
       return *t;
     }
   }
   ropes_.push_back(std::make_unique<RopeTable>(config_.rope, setting));
-  ropes_.back()->reserve(max_len);
+  ropes_.back()->reserve(positions);
   return *ropes_.back();
 }
 
 void CpuBackend::run_block(int layer, const BatchLayout& batch, HiddenState& state) {
+  converted_valid_ = false;
+  auto start = Clock::now();
+  prepare_positions(batch);
+  // Sequences of a batch run under a context of their own length.
+  const RopeTable& rope = rope_for(layer, batch.max_length(), batch.max_length());
+  lap(start, profile_.norm);
+  block_forward(layer, batch.tokens(), rope, state,
+                [&](const AttentionParams& ap, const AttentionInput& in) { attention_.run(batch, ap, in, pool_); });
+}
+
+std::unique_ptr<KvCache> CpuBackend::new_kv_cache(const std::vector<uint8_t>& skip, int64_t max_cells) {
+  return std::make_unique<HostKvCache>(config_, skip, kv_ == KvPrecision::F16, max_cells);
+}
+
+void CpuBackend::run_block_cached(int layer, int64_t pos0, int64_t n, KvCache& kv_cache, HiddenState& state) {
+  auto& cache = static_cast<HostKvCache&>(kv_cache);
+  if (pos0 < 0 || n < 1 || pos0 + n > cache.max_cells()) {
+    throw NativeError("ERR_INTERNAL", "cached block rows are outside the KV cache");
+  }
+  converted_valid_ = false;
+  auto start = Clock::now();
+  positions_.resize(static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) positions_[static_cast<size_t>(r)] = pos0 + r;
+  const RopeTable& rope = rope_for(layer, pos0 + n, cache.max_cells());
+  lap(start, profile_.norm);
+  block_forward(layer, n, rope, state, [&](const AttentionParams& ap, const AttentionInput& in) {
+    // The cache stores exactly what the batched attention rounds K and V to.
+    cache.store(layer, pos0, n, in.k, in.k_stride, in.v, in.v_stride, level_);
+    if (pos0 == 0) {
+      // A prefill: the batched kernels, chosen by row count as llama.cpp does.
+      BatchLayout one;
+      one.add(n);
+      attention_.run(one, ap, in, pool_);
+    } else {
+      cached_attention(ap, cache.view(layer), in.q, in.q_stride, in.out, in.out_stride, pos0, n, pool_, cached_kernels_);
+    }
+  });
+}
+
+void CpuBackend::block_forward(int layer, int64_t T, const RopeTable& rope, HiddenState& state, const AttendFn& attend) {
   const BlockConfig& bc = config_.blocks[static_cast<size_t>(layer)];
   const BlockWeights& w = weights_.block(layer);
   auto& x = cpu_state(state).x;
-  const int64_t T = batch.tokens();
   const int64_t E = config_.n_embd;
   const int hk = config_.head_dim_k, hv = config_.head_dim_v;
   const int64_t qw = int64_t(bc.n_head) * hk, kw = int64_t(bc.n_head_kv) * hk, vw = int64_t(bc.n_head_kv) * hv;
   const int64_t aw = int64_t(bc.n_head) * hv;
   const int64_t ff = bc.n_ff;
   const float eps = config_.norm_eps;
-  converted_valid_ = false;
   auto start = Clock::now();
-
-  prepare_positions(batch);
-  const RopeTable& rope = rope_for(layer, batch.max_length());
 
   // Attention input norm.
   grow(xn_, T * E);
@@ -236,7 +273,7 @@ void CpuBackend::run_block(int layer, const BatchLayout& batch, HiddenState& sta
   in.v_stride = v_stride;
   in.out = attn_.data();
   in.out_stride = aw;
-  attention_.run(batch, ap, in, pool_);
+  attend(ap, in);
   lap(start, profile_.attention);
 
   grow(o_, T * E);

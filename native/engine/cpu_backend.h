@@ -10,6 +10,7 @@
 //     -> [post-FFN norm] -> x += ...
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "cpu/thread_pool.h"
 #include "engine/attention.h"
 #include "engine/backend.h"
+#include "engine/cached_attention.h"
 #include "engine/model_config.h"
 #include "engine/model_weights.h"
 #include "engine/rope.h"
@@ -45,6 +47,8 @@ class CpuBackend final : public Backend {
   void copy_state(const HiddenState& from, HiddenState& to, int64_t rows) override;
   void embed(const int32_t* tokens, int64_t rows, HiddenState& x) override;
   void run_block(int layer, const BatchLayout& batch, HiddenState& x) override;
+  std::unique_ptr<KvCache> new_kv_cache(const std::vector<uint8_t>& skip, int64_t max_cells) override;
+  void run_block_cached(int layer, int64_t pos0, int64_t n, KvCache& cache, HiddenState& x) override;
   void compare_rows(const HiddenState& a, const HiddenState& b, int64_t rows, RowComparison& out) override;
   void logits(const HiddenState& x, const int64_t* rows, int64_t n_rows, float* out) override;
   int64_t bytes_per_token(int64_t max_len) const override;
@@ -62,7 +66,14 @@ class CpuBackend final : public Backend {
   // Y = X . W^T, sharing one conversion of X between weights of the same activation format.
   void project(const Matrix& w, const float* x, int64_t T, float* y, bool reuse_conversion);
   void prepare_positions(const BatchLayout& batch);
-  const RopeTable& rope_for(int layer, int64_t max_len);
+  // The block's RoPE table with positions [0, positions) ready; `context` is
+  // the context size that picks phi3's long or short factors.
+  const RopeTable& rope_for(int layer, int64_t positions, int64_t context);
+  // Attention step of a block: q, k, v of every row are ready (RoPE'd, biased).
+  using AttendFn = std::function<void(const AttentionParams&, const AttentionInput&)>;
+  // One block over T rows at positions_[0..T): everything but the attention,
+  // which `attend` does (batched, or against a KV cache).
+  void block_forward(int layer, int64_t T, const RopeTable& rope, HiddenState& x, const AttendFn& attend);
   void grow(std::vector<float>& buf, int64_t n);
 
   const ModelConfig& config_;
@@ -71,6 +82,7 @@ class CpuBackend final : public Backend {
   cpu::ThreadPool pool_;
   SimdLevel level_;
   CpuAttention attention_;
+  const CachedAttnKernels& cached_kernels_;
   cpu::MatmulScratch mm_;
   cpu::ActFormat converted_format_ = cpu::ActFormat::F32;
   const float* converted_from_ = nullptr;

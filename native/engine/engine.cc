@@ -157,6 +157,27 @@ std::vector<ChunkNll> Engine::perplexity(const std::vector<int32_t>& tokens, int
   return result;
 }
 
+GenerateResult Engine::generate(const GenerateRequest& request, int64_t context_limit, const GenerateControl& control) {
+  std::lock_guard<std::mutex> lock(run_mutex_);
+  check_skip(request.skip);
+  if (request.prompt.empty()) throw NativeError("ERR_INVALID_ARG", "the prompt needs at least one token");
+  check_tokens(request.prompt);
+  for (int32_t t : request.stop) {
+    if (t < 0 || t >= config_.n_vocab) throw NativeError("ERR_TOKEN_RANGE", "stop token " + std::to_string(t) + " is outside the vocabulary");
+  }
+  if (context_limit < 1 || context_limit > (int64_t(1) << 31)) throw NativeError("ERR_INVALID_ARG", "the context limit must be 1..2^31");
+  const int64_t P = static_cast<int64_t>(request.prompt.size());
+  if (request.max_tokens < 1) throw NativeError("ERR_INVALID_ARG", "maxTokens must be at least 1");
+  if (request.max_tokens > context_limit - P) {
+    throw NativeError("ERR_CONTEXT_LENGTH", "a prompt of " + std::to_string(P) + " tokens plus " + std::to_string(request.max_tokens) +
+                                                " new tokens does not fit in the model's context of " + std::to_string(context_limit) + " tokens");
+  }
+  if (request.keep_logits && request.max_tokens * int64_t(config_.n_vocab) * 4 > kMaxLogitBytes) {
+    throw NativeError("ERR_INVALID_ARG", "keeping the logits of " + std::to_string(request.max_tokens) + " tokens needs over 2 GiB; ask for fewer tokens");
+  }
+  return generate_greedy(*backend_, config_, request, control);
+}
+
 HiddenStatsSums Engine::hidden_stats(const std::vector<int32_t>& tokens, const std::vector<int64_t>& lengths,
                                      const std::vector<int>& spans, const std::vector<uint8_t>& skip,
                                      const EngineControl& control) {

@@ -1,10 +1,11 @@
 // One open model: the mapped file, its validated tensor table, the bound
-// weights, and a backend; and the three things the engine does with them,
-// each over batches sized by the memory budget:
+// weights, and a backend; and the things the engine does with them (the
+// first three over batches sized by the memory budget):
 //
 //   logits        one sequence, the logits of chosen positions
 //   perplexity    llama-perplexity chunks, the NLL of positions [first, ctx-2]
 //   hidden_stats  independent windows, the hook sums of every block boundary
+//   generate      greedy continuation of a prompt with a KV cache (decode.h)
 //
 // All take a skip mask (blocks run as identity) and a RunControl
 // (cancellation between blocks and batches, progress in sequences).
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "engine/cpu_backend.h"
+#include "engine/decode.h"
 #include "engine/hidden_stats.h"
 #include "engine/mapped_file.h"
 #include "engine/model_config.h"
@@ -70,6 +72,11 @@ class Engine {
   HiddenStatsSums hidden_stats(const std::vector<int32_t>& tokens, const std::vector<int64_t>& lengths,
                                const std::vector<int>& spans, const std::vector<uint8_t>& skip,
                                const EngineControl& control);
+
+  // Greedy continuation of request.prompt (decode.h). The prompt plus
+  // max_tokens must fit in context_limit positions (the model's training
+  // context, as TypeScript reads it): ERR_CONTEXT_LENGTH otherwise.
+  GenerateResult generate(const GenerateRequest& request, int64_t context_limit, const GenerateControl& control);
 
   // Sequences of `seq_len` tokens per batch under the budget (hooks keep extra states).
   int64_t sequences_per_batch(int64_t seq_len, int max_span) const;

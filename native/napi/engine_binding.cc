@@ -1,7 +1,9 @@
 #include "napi/engine_binding.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "cpu/cpu_topology.h"
@@ -153,6 +155,71 @@ class HiddenStatsTask final : public EngineTask {
   HiddenStatsSums sums_;
 };
 
+// Greedy generation. Tokens reach JavaScript while the worker runs: the
+// worker appends each one to `streamed_` and sends the count; on the JS
+// thread the progress callback receives the tokens not delivered yet (an
+// Int32Array), so none is lost when progress values coalesce.
+class GenerateTask final : public AsyncTask<int64_t> {
+ public:
+  GenerateTask(Napi::Env env, std::shared_ptr<Engine> engine, GenerateRequest request, int64_t context_limit,
+               const Napi::Value& cancel, const Napi::Value& on_tokens)
+      : AsyncTask<int64_t>(env, "shortgpt.generate", on_tokens),
+        engine_(std::move(engine)), cancel_(cancel_flag_from(env, cancel)), request_(std::move(request)),
+        context_limit_(context_limit) {}
+
+ protected:
+  void Run(const Progress& progress) override {
+    GenerateControl control;
+    control.cancel = cancel_.get();
+    control.on_token = [&](int32_t token, int64_t count) {
+      {
+        std::lock_guard<std::mutex> lock(stream_mutex_);
+        streamed_.push_back(token);
+      }
+      progress.Send(&count, 1);
+    };
+    result_ = engine_->generate(request_, context_limit_, control);
+  }
+
+  Napi::Value ProgressValue(Napi::Env env, const int64_t& count) override {
+    std::lock_guard<std::mutex> lock(stream_mutex_);
+    const size_t end = std::min(static_cast<size_t>(count), streamed_.size());
+    const size_t begin = std::min(delivered_, end);
+    Napi::Int32Array a = Napi::Int32Array::New(env, end - begin);
+    if (end > begin) std::memcpy(a.Data(), streamed_.data() + begin, (end - begin) * sizeof(int32_t));
+    delivered_ = std::max(delivered_, end);
+    return a;
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Int32Array tokens = Napi::Int32Array::New(env, result_.tokens.size());
+    if (!result_.tokens.empty()) std::memcpy(tokens.Data(), result_.tokens.data(), result_.tokens.size() * sizeof(int32_t));
+    o.Set("tokens", tokens);
+    o.Set("stopped", Napi::Boolean::New(env, result_.stopped));
+    o.Set("prefillSeconds", Napi::Number::New(env, result_.prefill_seconds));
+    o.Set("decodeSeconds", Napi::Number::New(env, result_.decode_seconds));
+    o.Set("decodeSteps", Napi::Number::New(env, static_cast<double>(result_.decode_steps)));
+    o.Set("kvCacheBytes", Napi::Number::New(env, static_cast<double>(result_.kv_cache_bytes)));
+    if (request_.keep_logits) {
+      Napi::Float32Array logits = Napi::Float32Array::New(env, result_.logits.size());
+      if (!result_.logits.empty()) std::memcpy(logits.Data(), result_.logits.data(), result_.logits.size() * sizeof(float));
+      o.Set("logits", logits);
+    }
+    return o;
+  }
+
+ private:
+  std::shared_ptr<Engine> engine_;
+  CancelFlag cancel_;
+  GenerateRequest request_;
+  int64_t context_limit_;
+  GenerateResult result_;
+  std::mutex stream_mutex_;
+  std::vector<int32_t> streamed_;
+  size_t delivered_ = 0;  // JS thread only
+};
+
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
   explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
@@ -222,6 +289,26 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       std::vector<uint8_t> skip = uint8s(env, info[3], "skip");
       auto* task = new HiddenStatsTask(env, engine, std::move(tokens), std::move(lengths), std::move(spans),
                                        std::move(skip), info[4], info[5]);
+      task->Queue();
+      return task->promise();
+    });
+  }
+
+  // generate(prompt: Int32Array, maxTokens, stop: Int32Array, skip: Uint8Array, contextLimit,
+  //          keepLogits: boolean, cancel?, onTokens?: (tokens: Int32Array) => void)
+  Napi::Value Generate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      auto engine = open_engine(env);
+      GenerateRequest request;
+      request.prompt = int32s(env, info[0], "prompt");
+      request.max_tokens = to_i64(env, info[1], "maxTokens");
+      request.stop = int32s(env, info[2], "stop");
+      request.skip = uint8s(env, info[3], "skip");
+      const int64_t context_limit = to_i64(env, info[4], "contextLimit");
+      if (!info[5].IsBoolean()) throw invalid_arg(env, "keepLogits must be a boolean");
+      request.keep_logits = info[5].As<Napi::Boolean>().Value();
+      auto* task = new GenerateTask(env, engine, std::move(request), context_limit, info[6], info[7]);
       task->Queue();
       return task->promise();
     });
@@ -299,6 +386,7 @@ Napi::Function define_engine_class(Napi::Env env) {
                                      EngineWrap::InstanceMethod<&EngineWrap::Logits>("logits"),
                                      EngineWrap::InstanceMethod<&EngineWrap::Perplexity>("perplexity"),
                                      EngineWrap::InstanceMethod<&EngineWrap::HiddenStats>("hiddenStats"),
+                                     EngineWrap::InstanceMethod<&EngineWrap::Generate>("generate"),
                                      EngineWrap::InstanceAccessor<&EngineWrap::Info>("info"),
                                      EngineWrap::InstanceMethod<&EngineWrap::SequencesPerBatch>("sequencesPerBatch"),
                                      EngineWrap::InstanceMethod<&EngineWrap::Profile>("profile"),

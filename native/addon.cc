@@ -7,6 +7,7 @@
 #include "napi/build_info_binding.h"
 #include "napi/cancel_token.h"
 #include "napi/copy_ranges_binding.h"
+#include "napi/cuda_devices_binding.h"
 #include "napi/kernels_binding.h"
 #include "napi/engine_binding.h"
 #include "napi/mapped_model_binding.h"
@@ -19,6 +20,7 @@ Napi::Object init_module(Napi::Env env, Napi::Object exports) {
   exports.Set("MappedModel", define_mapped_model_class(env));
   exports.Set("CancelToken", define_cancel_token_class(env));
   exports.Set("copyRanges", Napi::Function::New<copy_ranges_js>(env, "copyRanges"));
+  exports.Set("cudaDevices", Napi::Function::New<cuda_devices_js>(env, "cudaDevices"));
   exports.Set("kernels", define_kernels(env));
   exports.Set("Engine", define_engine_class(env));
   return exports;

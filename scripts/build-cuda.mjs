@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Builds the addon with CUDA through cmake-js (`npm run build:cuda`). Uses the
+// Builds the addon with CUDA through cmake-js (`npm run build:cuda`; with
+// --print-nvcc it only makes nvcc available and prints its path). Uses the
 // nvcc on PATH (or $CUDACXX); where there is none, downloads NVIDIA's nvcc,
 // runtime and headers from PyPI into the cache (pinned versions, ~350 MB, never
 // installed into a Python) and builds with those. The CUDA runtime is linked
@@ -26,6 +27,10 @@ if (!nvcc) {
     console.error(`build-cuda: no nvcc found; downloading ${PYPI_CUDA.join(", ")} from PyPI into ${target}`);
     execFileSync(process.env.PYTHON ?? "python3", ["-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", "--only-binary=:all:", "--target", target, ...PYPI_CUDA], { stdio: "inherit" });
   }
+}
+if (process.argv.includes("--print-nvcc")) {
+  console.log(nvcc);
+  process.exit(0);
 }
 console.error(`build-cuda: nvcc = ${nvcc}`);
 const r = spawnSync(process.execPath, [join(root, "node_modules", "cmake-js", "bin", "cmake-js"), "rebuild"], {

@@ -217,6 +217,7 @@ export interface NativeKernels {
 
 export interface NativeAddon {
   buildInfo(): NativeBuildInfo;
+  cudaDevices(): CudaStatus | null;
   ggmlTypeTable(): { id: number; name: string; blockElems: number; blockBytes: number }[];
   MappedModel: new (path: string, tensors: readonly NativeTensorArg[]) => NativeMappedModel;
   CancelToken: new () => NativeCancelToken;
@@ -243,6 +244,35 @@ export function addon(): NativeAddon {
 }
 
 /** Compiled backends, SIMD level in use, compiler and build system of the loaded addon. */
+/** What the CUDA runtime linked into the addon sees (CMake builds with nvcc only). */
+export interface CudaStatus {
+  /** CUDA runtime version, e.g. 13050 for 13.5. */
+  readonly runtimeVersion: number;
+  /** Driver's CUDA version; 0 without a driver. */
+  readonly driverVersion: number;
+  /** Why no device list could be read (no driver, no GPU), else null. */
+  readonly error: string | null;
+  readonly devices: readonly {
+    readonly index: number;
+    readonly name: string;
+    readonly totalMemory: number;
+    readonly computeCapability: string;
+    readonly multiprocessors: number;
+    /** A probe kernel from this build ran on the device (the build has code for its architecture). */
+    readonly runsKernels: boolean;
+    readonly kernelError: string | null;
+  }[];
+}
+
+/**
+ * CUDA devices visible to this addon, or null when it was built without CUDA
+ * (node-gyp and prebuilds are CPU-only; `npm run build:cuda` adds CUDA).
+ * Each device runs a tiny probe kernel: call it once, not per operation.
+ */
+export function cudaDevices(): CudaStatus | null {
+  return addon().cudaDevices();
+}
+
 export function buildInfo(): NativeBuildInfo {
   return addon().buildInfo();
 }

@@ -107,4 +107,4 @@ export { SCORE_REPORT_SCHEMA } from "./report/score-schema.js";
 export { fetchModel, cachedModelPath, PYPI_MODELS, type PypiModel, type FetchOptions } from "./models/fetch.js";
 
 // The native addon's build: backends and SIMD level.
-export { buildInfo, type NativeBuildInfo } from "./engine.js";
+export { buildInfo, cudaDevices, type NativeBuildInfo, type CudaStatus } from "./engine.js";

@@ -31,7 +31,8 @@ CudaStatus query_cuda_devices() {
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
-    status.error = cudaGetErrorString(err);
+    // Without any driver CUDA says "driver version is insufficient": say what is missing.
+    status.error = status.driver_version == 0 ? "no NVIDIA driver found" : cudaGetErrorString(err);
     cudaGetLastError();  // clear the sticky error so later calls start clean
     return status;
   }

@@ -1,0 +1,74 @@
+/**
+ * Both native builds from the one source list: the addon node-gyp built for
+ * this test run, and the same sources through cmake-js (built here into a
+ * separate folder and loaded side by side). With SHORTGPT_TEST_CUDA=1 the
+ * CMake build also compiles the CUDA sources (nvcc from PATH or from PyPI via
+ * scripts/build-cuda.mjs, ~350 MB) and reports CUDA devices without crashing
+ * on a machine that has none.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { afterAll, describe, expect, it } from "vitest";
+
+import { addon, cudaDevices, type NativeAddon } from "../src/engine.js";
+import { REPO_ROOT } from "./helpers/data.js";
+
+const require = createRequire(import.meta.url);
+const dir = mkdtempSync(join(tmpdir(), "shortgpt-cmake-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const withCuda = process.env.SHORTGPT_TEST_CUDA === "1";
+if (!withCuda) console.warn("[build-variants] SHORTGPT_TEST_CUDA is not set: the CMake build is tested without CUDA");
+
+describe("the addon in use", () => {
+  it("reports its backends honestly and answers cudaDevices() without throwing", () => {
+    const info = addon().buildInfo();
+    expect(info.backends[0]).toBe("cpu");
+    const cuda = cudaDevices();
+    if (info.backends.includes("cuda")) {
+      expect(cuda!.runtimeVersion).toBeGreaterThan(12000);
+      expect(cuda!.error !== null || cuda!.devices.length > 0).toBe(true);
+    } else {
+      expect(cuda).toBeNull();
+    }
+  });
+});
+
+describe("the cmake-js build", () => {
+  it("builds the same addon from native/sources.json and loads beside the node-gyp one", () => {
+    const out = join(dir, "cmake-build");
+    const args = [join(REPO_ROOT, "node_modules", "cmake-js", "bin", "cmake-js"), "compile", "--out", out];
+    const env = { ...process.env };
+    if (withCuda) {
+      const fetched = spawnSync(process.execPath, [join(REPO_ROOT, "scripts", "build-cuda.mjs"), "--print-nvcc"], { encoding: "utf8", env });
+      expect(fetched.status, fetched.stderr).toBe(0);
+      env.CUDACXX = fetched.stdout.trim();
+    } else {
+      // Keep a machine's own nvcc out of the CPU-only variant.
+      args.push("--CDSHORTGPT_CUDA=OFF");
+    }
+    const r = spawnSync(process.execPath, args, { cwd: REPO_ROOT, encoding: "utf8", env, timeout: 1_200_000 });
+    expect(r.status, `${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`).toBe(0);
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/warning:/);
+    const built = join(out, "Release", "shortgpt.node");
+    expect(existsSync(built)).toBe(true);
+    const cmake = require(built) as NativeAddon;
+    const info = cmake.buildInfo();
+    expect(info.buildSystem).toBe("cmake-js");
+    expect(info.backends).toEqual(withCuda ? ["cpu", "cuda"] : ["cpu"]);
+    expect(Object.keys(cmake).sort()).toEqual(Object.keys(addon()).sort());
+    expect(cmake.ggmlTypeTable()).toEqual(addon().ggmlTypeTable());
+    expect(cmake.kernels.supportedTypes()).toEqual(addon().kernels.supportedTypes());
+    const cuda = cmake.cudaDevices();
+    if (withCuda) {
+      expect(cuda!.runtimeVersion).toBeGreaterThan(12000);
+      console.log(`[build-variants] CUDA: runtime ${cuda!.runtimeVersion}, driver ${cuda!.driverVersion}, ${cuda!.error ?? `${cuda!.devices.length} device(s)`}`);
+    } else {
+      expect(cuda).toBeNull();
+    }
+  });
+});

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from "commander";
 
 import { VERSION } from "../package-info.js";
+import { registerBench } from "./bench.js";
 import { EXIT_USAGE } from "./common.js";
 import { registerDemo } from "./demo.js";
 import { registerEval } from "./eval.js";
@@ -11,7 +12,7 @@ import { registerPrune } from "./prune.js";
 import { registerScore } from "./score.js";
 import { registerTokenize } from "./tokenize.js";
 
-const COMMANDS: ((program: Command) => void)[] = [registerScore, registerPrune, registerEval, registerInspect, registerTokenize, registerDemo];
+const COMMANDS: ((program: Command) => void)[] = [registerScore, registerPrune, registerEval, registerInspect, registerTokenize, registerBench, registerDemo];
 
 const program = new Command("shortgpt")
   .description("find and remove the redundant layers of GGUF language models (ShortGPT Block Influence)")

@@ -1,0 +1,113 @@
+/**
+ * `shortgpt bench`: the JSON object's shape and consistency, the table, the
+ * speed-up of a pruned model, usage errors, and the llama.cpp column dropped
+ * with a note when node-llama-cpp cannot be found (as for a user who
+ * installed shortgpt from npm without it).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { afterAll, describe, expect, it } from "vitest";
+
+import type { BenchReport } from "../src/cli/bench.js";
+import { pruneLayers } from "../src/gguf/prune.js";
+import { REPO_ROOT, SHARED_DATA, STORIES_PATH } from "./helpers/data.js";
+
+const dir = mkdtempSync(join(tmpdir(), "shortgpt-bench-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
+const SMALL = ["--threads", "1", "--prompt", "64", "--gen", "8", "--runs", "2"];
+
+function cli(args: string[], nodeArgs: string[] = []) {
+  return spawnSync(process.execPath, [...nodeArgs, CLI, "bench", ...args], { encoding: "utf8", timeout: 170_000 });
+}
+
+function expectEngine(e: unknown): void {
+  expect(e).toMatchObject({
+    prefillTokensPerSecond: expect.any(Number),
+    decodeTokensPerSecond: expect.any(Number),
+    prefillSeconds: expect.any(Number),
+    decodeSeconds: expect.any(Number),
+    peakRssBytes: expect.any(Number),
+    info: expect.any(String),
+  });
+  const x = e as { prefillTokensPerSecond: number; decodeTokensPerSecond: number; prefillSeconds: number; decodeSeconds: number; peakRssBytes: number };
+  expect(x.prefillSeconds).toBeGreaterThan(0);
+  expect(x.decodeSeconds).toBeGreaterThan(0);
+  // Rates are the medians' tokens over seconds: 64 prompt tokens, 8 decode steps.
+  expect(x.prefillTokensPerSecond).toBeCloseTo(64 / x.prefillSeconds, 6);
+  expect(x.decodeTokensPerSecond).toBeCloseTo(8 / x.decodeSeconds, 6);
+  // A Node process holding a model: tens of MiB, not bytes or terabytes.
+  expect(x.peakRssBytes).toBeGreaterThan(20 * 2 ** 20);
+  expect(x.peakRssBytes).toBeLessThan(4 * 2 ** 30);
+}
+
+describe.skipIf(!SHARED_DATA)("shortgpt bench", () => {
+  it("--json: both models, both engines, and the pruned model's ratios", async () => {
+    const pruned = join(dir, "stories-pruned.gguf");
+    await pruneLayers(STORIES_PATH, pruned, [3, 4]);
+    const run = cli([STORIES_PATH, pruned, ...SMALL, "--json"]);
+    expect(run.status, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as BenchReport;
+    expect(report.settings).toEqual({ threads: 1, promptTokens: 64, genTokens: 8, runs: 2, text: "English text from nlp-corpus" });
+    expect(report.llamaCpp).toEqual({ available: true, note: null });
+    expect(report.models.map((m) => m.blockCount)).toEqual([5, 3]);
+    expect(report.models[0]!.architecture).toBe("llama");
+    for (const m of report.models) {
+      expectEngine(m.shortgpt);
+      expectEngine(m.llamaCpp);
+      expect(m.llamaCpp!.info).toMatch(/llama\.cpp .* via node-llama-cpp/);
+    }
+    const [a, b] = report.models;
+    const c = report.comparison!;
+    expect(c.blocks).toBeCloseTo(3 / 5, 12);
+    expect(c.fileSize).toBeCloseTo(b!.fileSize / a!.fileSize, 12);
+    expect(c.parameters).toBeCloseTo(b!.parameters / a!.parameters, 12);
+    expect(c.fileSize).toBeLessThan(1);
+    expect(c.shortgpt.decode).toBeCloseTo(b!.shortgpt.decodeTokensPerSecond / a!.shortgpt.decodeTokensPerSecond, 12);
+    expect(c.shortgpt.prefill).toBeCloseTo(b!.shortgpt.prefillTokensPerSecond / a!.shortgpt.prefillTokensPerSecond, 12);
+    expect(c.llamaCpp!.decode).toBeCloseTo(b!.llamaCpp!.decodeTokensPerSecond / a!.llamaCpp!.decodeTokensPerSecond, 12);
+  });
+
+  it("the table, and without node-llama-cpp a note instead of its column", () => {
+    const table = cli([STORIES_PATH, ...SMALL]);
+    expect(table.status, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/64-token prompt .* 8 generated tokens, 1 thread, median of 2 runs/);
+    expect(table.stdout).toMatch(/stories260K\.gguf\s+5\s+260\.0 K\s+1\.01 MiB\s+shortgpt\s+[\d.]+\s+[\d.]+\s+[\d.]+ MiB/);
+    expect(table.stdout).toMatch(/\n\s+llama\.cpp\s+[\d.]+\s+[\d.]+\s+[\d.]+ MiB/);
+    expect(table.stdout).not.toContain("second vs first");
+
+    // A resolve hook that makes node-llama-cpp unfindable, in the CLI process and its workers.
+    const hook = join(dir, "hide-node-llama-cpp.mjs");
+    writeFileSync(
+      hook,
+      `import { register } from "node:module";
+register("data:text/javascript," + encodeURIComponent(\`export async function resolve(s, c, next) {
+  if (s === "node-llama-cpp") { const e = new Error("Cannot find package 'node-llama-cpp'"); e.code = "ERR_MODULE_NOT_FOUND"; throw e; }
+  return next(s, c);
+}\`));
+`,
+    );
+    const without = cli([STORIES_PATH, ...SMALL, "--json"], ["--import", hook]);
+    expect(without.status, without.stderr).toBe(0);
+    const report = JSON.parse(without.stdout) as BenchReport;
+    expect(report.llamaCpp.available).toBe(false);
+    expect(report.llamaCpp.note).toMatch(/node-llama-cpp is not installed/);
+    expect(report.models[0]!.llamaCpp).toBeNull();
+    expectEngine(report.models[0]!.shortgpt);
+    const plain = cli([STORIES_PATH, ...SMALL], ["--import", hook]);
+    expect(plain.stdout).not.toMatch(/llama\.cpp\s+[\d.]/);
+    expect(plain.stdout).toMatch(/note: node-llama-cpp is not installed/);
+  });
+
+  it("usage errors exit 2, a missing model exits 1", () => {
+    expect(cli([STORIES_PATH, "--prompt", "500", "--gen", "100"]).status).toBe(2); // beyond stories260K's 512
+    expect(cli([STORIES_PATH, "--runs", "0"]).status).toBe(2);
+    const missing = cli([join(dir, "nope.gguf")]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/nope\.gguf/);
+  });
+});

@@ -317,6 +317,69 @@ Napi::Value matmul_bench(const Napi::CallbackInfo& info) {
   });
 }
 
+// matmulSequence(steps, { simd, threads, scratch }): Y = X . W^T for each step
+// { type, weight, nIn, nOut, x, T } in order, on one pool, as the engine runs
+// the weights of a forward pass; an array of the Ys. opts.scratch:
+//   "fresh"    a new MatmulScratch for every matmul;
+//   "shared"   one MatmulScratch for the whole sequence (panels keep whatever
+//              the previous weights left in them);
+//   "poisoned" one MatmulScratch whose weight panels are filled with 0xff bytes
+//              (NaN as f32, -1 as int8 / int16) before every matmul, once a
+//              first call has sized them for this weight.
+// All three must give the same bits: the kernels may not read a panel byte
+// they did not write in the same call.
+Napi::Value matmul_sequence(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsArray()) throw invalid_arg(env, "steps must be an array");
+    const Napi::Array steps = info[0].As<Napi::Array>();
+    const Napi::Object o = options(env, info[1]);
+    const SimdLevel level = simd_option(env, o);
+    std::string mode = "shared";
+    if (o.Has("scratch")) {
+      const Napi::Value v = o.Get("scratch");
+      if (!v.IsString()) throw invalid_arg(env, "options.scratch must be 'fresh', 'shared' or 'poisoned'");
+      mode = v.As<Napi::String>().Utf8Value();
+      if (mode != "fresh" && mode != "shared" && mode != "poisoned") {
+        throw invalid_arg(env, "options.scratch must be 'fresh', 'shared' or 'poisoned'");
+      }
+    }
+    cpu::ThreadPool pool(threads_option(env, o));
+    cpu::MatmulScratch kept;
+    Napi::Array out = Napi::Array::New(env, steps.Length());
+    for (uint32_t i = 0; i < steps.Length(); ++i) {
+      const Napi::Value sv = steps.Get(i);
+      if (!sv.IsObject()) throw invalid_arg(env, "steps[" + std::to_string(i) + "] must be an object");
+      const Napi::Object s = sv.As<Napi::Object>();
+      const int32_t type = type_id(env, s.Get("type"));
+      const Span<uint8_t> bytes = u8(env, s.Get("weight"), "step.weight");
+      const int64_t n_in = count(env, s.Get("nIn"), "step.nIn", 1);
+      const int64_t n_out = count(env, s.Get("nOut"), "step.nOut", 1);
+      const Span<float> x = f32(env, s.Get("x"), "step.x");
+      const int64_t T = count(env, s.Get("T"), "step.T");
+      cpu::require_supported_weight(type, "kernels.matmulSequence weight");
+      const int64_t row = cpu::weight_row_bytes(type, n_in);
+      if (bytes.size != row * n_out) throw invalid_arg(env, "step " + std::to_string(i) + ": weight size is not nOut rows of nIn");
+      if (x.size != T * n_in) throw invalid_arg(env, "step " + std::to_string(i) + ": x must hold T * nIn values");
+      if (T * n_out > kMaxElements) throw invalid_arg(env, "the output would exceed 2^30 values");
+      const AlignedBytes w_bytes(bytes);
+      const cpu::WeightView w{type, w_bytes.data, n_in, n_out, static_cast<size_t>(row)};
+      Napi::Float32Array y = new_f32(env, T * n_out);
+      if (mode == "fresh") {
+        cpu::matmul(w, x.data, T, y.Data(), pool, level, nullptr);
+      } else {
+        if (mode == "poisoned") {
+          cpu::matmul(w, x.data, T, y.Data(), pool, level, &kept);  // sizes the panels
+          for (auto& p : kept.panels) std::fill(p.begin(), p.end(), uint8_t{0xff});
+        }
+        cpu::matmul(w, x.data, T, y.Data(), pool, level, &kept);
+      }
+      out.Set(i, y);
+    }
+    return out;
+  });
+}
+
 // fmaPeak({ simd, threads, seconds }): f32 FMA FLOP/s on that many threads.
 Napi::Value fma_peak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -594,6 +657,7 @@ Napi::Object define_kernels(Napi::Env env) {
       {"quantizeBlocks", quantize_blocks},
       {"matmul", matmul},
       {"matmulBench", matmul_bench},
+      {"matmulSequence", matmul_sequence},
       {"fmaPeak", fma_peak},
       {"rmsnorm", rmsnorm},
       {"layernorm", layernorm},

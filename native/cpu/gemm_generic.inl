@@ -30,6 +30,12 @@ namespace {
 
 // Fills micro-panel `base` with rows [o, o + rows) (rows <= MR; the rest zero)
 // for elements [k0, k0 + kc) of the weight (zero beyond n_in).
+//
+// A full panel is not cleared first, so the unpackers must write every byte
+// the micro-kernels read (every array of gemm_panel.h is sized to exactly
+// that): the scratch is a MatmulScratch the caller keeps across weights of
+// other formats, and holds their panels. test/kernels-scratch.test.ts fills
+// it with 0xff before every matmul and expects a fresh scratch's bits.
 void unpack_panel(const GemmArgs& g, const Format& fmt, const PanelLayout& p, uint8_t* base, int64_t o, int rows,
                   int64_t k0) {
   const int64_t kc = p.kc;

@@ -14,6 +14,10 @@
 //           d [kc/256][G] floats     per super-block scale
 //   cw      [kc/32 or kc/16][G]      correction weights of formats with an offset
 //           or min, multiplying the activation's per-block sums
+// No array has padding the kernels read: unpack_panel (gemm_generic.inl) skips
+// clearing a full panel, and the panel memory holds whatever the previous
+// matmul left (an earlier layout padded cw to 16 entries per row, and a kept
+// MatmulScratch fed a Q5_0 matmul the bytes of a Q6_K panel as NaN).
 // Float formats keep MR rows side by side for dot-product kernels:
 //   Float   f32 values [kc/16][MR][16];  Bf16Pairs bf16 values [kc/32][MR][32]
 //

@@ -15,7 +15,9 @@
 //
 // Several weights that read the same input (Q/K/V, gate/up) can share one
 // conversion: convert_activations() then matmul_converted() for each.
-// A MatmulScratch kept by the caller saves the allocations between calls.
+// A MatmulScratch kept by the caller saves the allocations between calls; it
+// may be reused across any sequence of weights (formats, shapes, batch sizes)
+// and gives the same bits as a fresh one. One call at a time per scratch.
 //
 // Results do not depend on the thread count (each output is computed by one
 // task in a fixed order); they differ between SIMD levels only by float

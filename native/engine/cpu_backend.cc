@@ -98,10 +98,7 @@ void CpuBackend::project(const Matrix& w, const float* x, int64_t T, float* y, b
     converted_from_ = x;
     converted_format_ = fmt;
   }
-  // Weight panels are not reused between calls: with a kept MatmulScratch the
-  // AVX2 kernels read stale panel bytes from the previous weight (wrong results
-  // from gemma3's second block on; reported to the kernels' owner).
-  cpu::matmul_converted(w.w, mm_.act.view(), y, pool_, level_, nullptr);
+  cpu::matmul_converted(w.w, mm_.act.view(), y, pool_, level_, &mm_);
 }
 
 void CpuBackend::prepare_positions(const BatchLayout& batch) {

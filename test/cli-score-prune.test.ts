@@ -3,7 +3,6 @@
  * from saved scores or fresh calibration with every strategy, --eval and
  * --report, and the usage errors.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,15 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nlpCorpusText } from "../src/data/nlp-corpus.js";
 import { readGguf } from "../src/gguf/read.js";
 import type { ScoreReport } from "../src/score/report-types.js";
-import { GEMMA3_PATH, REPO_ROOT, SMOLLM2_PATH } from "./helpers/data.js";
+import { runCli } from "./helpers/cli.js";
+import { GEMMA3_PATH, SMOLLM2_PATH } from "./helpers/data.js";
 
-const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-cli-score-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 600_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(args, { timeoutMs: 600_000 });
 }
 
 const calib = join(dir, "calib.txt");

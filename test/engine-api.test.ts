@@ -3,7 +3,6 @@
  * open, never mid-run, never a crash), AbortSignal cancellation, two models
  * at once, a worker thread, close(), and the `shortgpt eval` command.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,13 +16,13 @@ import { addon } from "../src/engine.js";
 import { AbortError } from "../src/errors.js";
 import { readGguf } from "../src/gguf/read.js";
 import { openModel } from "../src/model.js";
+import { runCli } from "./helpers/cli.js";
 import { REPO_ROOT, SHARED_DATA, SMOLLM2_PATH, STORIES_PATH, sharedData } from "./helpers/data.js";
 import { llamaTensors, writeTinyModel, type TinyModelSpec } from "./helpers/tiny-model.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-api-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
 const base = { embd: 256, vocab: 32, blocks: 2, heads: 4, headsKv: 2, ff: 256 };
 
 function tinyModel(name: string, edit: (spec: TinyModelSpec) => void = () => {}): string {
@@ -199,21 +198,21 @@ parentPort.postMessage(Array.from(logits));`,
 describe.skipIf(!SHARED_DATA)("shortgpt eval", () => {
   it("prints llama-perplexity's number as JSON, with and without a skip mask", () => {
     const text = sharedData("text/wikitext-2-raw/wiki.test.raw");
-    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, "eval", STORIES_PATH, "--text", text, ...args], { encoding: "utf8", timeout: 120_000 });
+    const run = (...args: string[]) => runCli(["eval", STORIES_PATH, "--text", text, ...args]);
     const r = run("--ctx", "256", "--chunks", "3", "--threads", "1", "--json");
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(Object.keys(out).sort()).toEqual(["chunks", "ctx", "model", "perplexity", "seconds", "skip", "tokensScored"]);
     expect(out).toMatchObject({ ctx: 256, chunks: 3, tokensScored: 3 * 127, skip: [] });
     const skipped = run("--ctx", "256", "--chunks", "3", "--skip", "2-3", "--json");
-    expect(skipped.status, skipped.stderr).toBe(0);
+    expect(skipped.code, skipped.stderr).toBe(0);
     const s = JSON.parse(skipped.stdout) as { perplexity: number; skip: number[] };
     expect(s.skip).toEqual([2, 3]);
     expect(s.perplexity).not.toBe(out.perplexity);
     const bad = run("--skip", "7");
-    expect(bad.status).toBe(1);
+    expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("ERR_INVALID_SKIP");
     const usage = run("--skip", "x");
-    expect(usage.status).toBe(2);
+    expect(usage.code).toBe(2);
   });
 });

@@ -4,7 +4,6 @@
  * calibration halves, the JSON output against its schema, abort, and two
  * models scoring at once.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +17,7 @@ import { openModel, type Model } from "../src/model.js";
 import { SCORE_REPORT_SCHEMA } from "../src/report/score-schema.js";
 import type { ScoreReport } from "../src/score/report-types.js";
 import { rankBlocks, scoreModel } from "../src/score/score.js";
+import { runCli } from "./helpers/cli.js";
 import { GEMMA3_PATH, REPO_ROOT, SMOLLM2_PATH } from "./helpers/data.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-score-"));
@@ -121,11 +121,8 @@ describe("shortgpt score --json", () => {
     const text = join(dir, "calib.txt");
     writeFileSync(text, nlpCorpusText({ documents: [60, 61], maxCharacters: 60_000 }).text);
     const out = join(dir, "scores.json");
-    const r = spawnSync(process.execPath, [join(REPO_ROOT, "dist", "cli", "main.js"), "score", SMOLLM2_PATH, "--text", text, "--windows", "4", "--ctx", "128", "--json", out, "--threads", "2"], {
-      encoding: "utf8",
-      timeout: 300_000,
-    });
-    expect(r.status).toBe(0);
+    const r = runCli(["score", SMOLLM2_PATH, "--text", text, "--windows", "4", "--ctx", "128", "--json", out, "--threads", "2"], { timeoutMs: 300_000 });
+    expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(readFileSync(out, "utf8")) as ScoreReport;
     const ajv = new Ajv2020.default({ allErrors: true, strict: true });
     const validate = ajv.compile(SCORE_REPORT_SCHEMA);

@@ -3,7 +3,6 @@
  * --json, BOS/EOS and special-token switches, file input taken byte for
  * byte, exit codes.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,15 +10,14 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { loadTokenizer } from "../src/tokenizer/index.js";
-import { GEMMA3_PATH, REPO_ROOT, SHARED_DATA, SMOLLM2_PATH, sharedData } from "./helpers/data.js";
+import { runCli } from "./helpers/cli.js";
+import { GEMMA3_PATH, SHARED_DATA, SMOLLM2_PATH, sharedData } from "./helpers/data.js";
 
-const CLI = join(REPO_ROOT, "dist", "cli", "main.js");
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-tokenize-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, "tokenize", ...args], { encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(["tokenize", ...args]);
 }
 
 describe("shortgpt tokenize", () => {

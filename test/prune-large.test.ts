@@ -66,7 +66,7 @@ describe("a sparse 6.25 GiB model", () => {
   });
   // Real bytes at both edges of every tensor, and straddling the 4 GiB mark.
   const marks: { offset: number; length: number }[] = [];
-  tensors.forEach((t, i) => {
+  tensors.forEach((_t, i) => {
     const start = layout.tensorOffsets[i]!;
     const size = layout.tensorSizes[i]!;
     marks.push({ offset: start, length: Math.min(MARK, size) });

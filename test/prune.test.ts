@@ -92,6 +92,11 @@ describe.each(realCases)("$name", ({ path, layers, blocksAfter, needsShared }) =
     expect(Array.from(pruned.get(REMOVED_LAYERS_KEY)!.value as Uint32Array)).toEqual(layers);
     expect(pruned.get(VERSION_KEY)!.value).toBe(VERSION);
     expect(result.bytesAfter).toBe(pruned.fileSize);
+    // Parameters counted independently: every tensor's elements, input vs the file as written.
+    const elements = (f: GgufFile) => f.tensors.reduce((n, t) => n + t.dims.reduce((a, d) => a * d, 1), 0);
+    expect(result.parametersBefore).toBe(elements(readGguf(path)));
+    expect(result.parametersAfter).toBe(elements(pruned));
+    expect(result.parametersAfter).toBeLessThan(result.parametersBefore);
     expect(readdirSync(dir).filter((f) => f.includes(".shortgpt-"))).toEqual([]);
   });
 

@@ -18,7 +18,7 @@ import { SCORE_REPORT_SCHEMA } from "../src/report/score-schema.js";
 import type { ScoreReport } from "../src/score/report-types.js";
 import { rankBlocks, scoreModel } from "../src/score/score.js";
 import { runCli } from "./helpers/cli.js";
-import { GEMMA3_PATH, REPO_ROOT, SMOLLM2_PATH } from "./helpers/data.js";
+import { GEMMA3_PATH, SMOLLM2_PATH } from "./helpers/data.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-score-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

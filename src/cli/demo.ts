@@ -91,8 +91,7 @@ export function registerDemo(program: Command): void {
             signal: ctx.signal,
             metadata: [kv.string("shortgpt.strategy", "bi"), kv.string("shortgpt.metric", "bi"), kv.string("shortgpt.calibration", `${report.windows} windows x ${report.ctx} tokens from ${calibration.sources.join(", ")}`)],
           });
-          const after = summarizeModel(readGguf(prunedPath));
-          say(`   removed blocks ${formatLayerList(result.removed)}: ${formatBytes(result.bytesBefore)} -> ${formatBytes(result.bytesAfter)}, ${(summary.parameters / 1e6).toFixed(1)} M -> ${(after.parameters / 1e6).toFixed(1)} M parameters\n   ${prunedPath}`);
+          say(`   removed blocks ${formatLayerList(result.removed)}: ${formatBytes(result.bytesBefore)} -> ${formatBytes(result.bytesAfter)}, ${(result.parametersBefore / 1e6).toFixed(1)} M -> ${(result.parametersAfter / 1e6).toFixed(1)} M parameters\n   ${prunedPath}`);
 
           say(pc.bold("5. evaluate") + pc.dim(" (held-out nlp-corpus documents: perplexity and prefill speed, before and after)"));
           const evaluation = nlpCorpusText({ documents: EVALUATION_DOCUMENTS, maxCharacters: 200_000 });
@@ -105,7 +104,7 @@ export function registerDemo(program: Command): void {
             const probe = model.tokenizer.encode(evaluation.text, { addSpecial: true }).slice(0, 512);
             const speedBefore = await prefillSpeed(model, probe, ctx.signal);
             const speedAfter = await prefillSpeed(pruned, probe, ctx.signal);
-            say(`   perplexity (${before.chunks} × 512 tokens): ${before.perplexity.toFixed(2)} -> ${afterPpl.perplexity.toFixed(2)} (${(100 * (afterPpl.perplexity / before.perplexity - 1)).toFixed(1)}%)`);
+            say(`   perplexity (${before.chunks} × 512 tokens): ${before.perplexity.toFixed(2)} -> ${afterPpl.perplexity.toFixed(2)} (${afterPpl.perplexity >= before.perplexity ? "+" : ""}${(100 * (afterPpl.perplexity / before.perplexity - 1)).toFixed(1)}%)`);
             say(`   prefill speed (512 tokens): ${speedBefore.toFixed(0)} -> ${speedAfter.toFixed(0)} tokens/s (${(speedAfter / speedBefore).toFixed(2)}×)`);
 
             const reportPath = join(out, "report.html");
@@ -119,8 +118,8 @@ export function registerDemo(program: Command): void {
                   output: prunedPath,
                   bytesBefore: result.bytesBefore,
                   bytesAfter: result.bytesAfter,
-                  parametersBefore: summary.parameters,
-                  parametersAfter: after.parameters,
+                  parametersBefore: result.parametersBefore,
+                  parametersAfter: result.parametersAfter,
                   perplexityBefore: before.perplexity,
                   perplexityAfter: afterPpl.perplexity,
                   evalText: evaluation.sources.join(", "),

@@ -12,7 +12,6 @@ import { formatLayerList, layerRules, parseLayerList } from "../arch/layer-rules
 import { ShortgptError } from "../errors.js";
 import { pruneLayers, type PruneResult } from "../gguf/prune.js";
 import { readGguf } from "../gguf/read.js";
-import { summarizeModel } from "../gguf/summary.js";
 import { kv } from "../gguf/value.js";
 import { openModel, type Model } from "../model.js";
 import { planningScores, planRemoval, STRATEGIES, type PlanningScores, type Strategy } from "../plan/plan.js";
@@ -148,7 +147,6 @@ the nearest valid set named; --force overrides.`,
             say(`${strategy} strategy chose blocks ${formatLayerList(layers)} (${layers.length} of ${rules.blockCount})`);
           }
 
-          const before = summarizeModel(readGguf(modelPath));
           const progress = createProgress({ label: "writing", total: 1, unit: "bytes", interactive });
           let result: PruneResult;
           try {
@@ -165,7 +163,6 @@ the nearest valid set named; --force overrides.`,
             progress.stop();
           }
           for (const w of result.warnings) process.stderr.write(`${pc.yellow("shortgpt: warning:")} ${w} (--force)\n`);
-          const after = summarizeModel(readGguf(flags.output));
 
           const outcome: { -readonly [K in keyof PruneOutcome]: PruneOutcome[K] } = {
             removed: result.removed,
@@ -173,8 +170,8 @@ the nearest valid set named; --force overrides.`,
             output: flags.output,
             bytesBefore: result.bytesBefore,
             bytesAfter: result.bytesAfter,
-            parametersBefore: before.parameters,
-            parametersAfter: after.parameters,
+            parametersBefore: result.parametersBefore,
+            parametersAfter: result.parametersAfter,
           };
           let evaluation: { text: string[]; ctx: number; chunks: number; tokensScored: number; perplexityBefore: number; perplexityAfter: number } | undefined;
           if (flags.eval) {
@@ -208,12 +205,12 @@ the nearest valid set named; --force overrides.`,
               bytesBefore: result.bytesBefore,
               bytesAfter: result.bytesAfter,
               seconds: Number(result.seconds.toFixed(3)),
-              ...(strategy !== "layers" ? { strategy, parametersBefore: before.parameters, parametersAfter: after.parameters } : {}),
+              ...(strategy !== "layers" ? { strategy, parametersBefore: result.parametersBefore, parametersAfter: result.parametersAfter } : {}),
               ...(evaluation ? { evaluation } : {}),
             });
             return;
           }
-          printPruneSummary(result, before.parameters, after.parameters);
+          printPruneSummary(result);
           if (evaluation) {
             const change = (100 * (evaluation.perplexityAfter - evaluation.perplexityBefore)) / evaluation.perplexityBefore;
             say(`perplexity on ${evaluation.text.join(", ")} (${evaluation.chunks} × ${evaluation.ctx} tokens): ${evaluation.perplexityBefore.toFixed(3)} -> ${evaluation.perplexityAfter.toFixed(3)} (${change >= 0 ? "+" : ""}${change.toFixed(1)}%)`);
@@ -264,12 +261,10 @@ export function readScoresFile(path: string, blockCount: number): ScoreReport {
   return s as ScoreReport;
 }
 
-export function printPruneSummary(result: PruneResult, parametersBefore?: number, parametersAfter?: number): void {
+export function printPruneSummary(result: PruneResult): void {
   const saved = result.bytesBefore - result.bytesAfter;
-  const params =
-    parametersBefore !== undefined && parametersAfter !== undefined
-      ? `; parameters ${formatCount(parametersBefore)} -> ${formatCount(parametersAfter)} (-${(100 * (1 - parametersAfter / parametersBefore)).toFixed(1)}%)`
-      : "";
+  const { parametersBefore, parametersAfter } = result;
+  const params = `; parameters ${formatCount(parametersBefore)} -> ${formatCount(parametersAfter)} (-${(100 * (1 - parametersAfter / parametersBefore)).toFixed(1)}%)`;
   process.stdout.write(
     `removed blocks ${formatLayerList(result.removed)} (${result.removed.length} of ${result.blocksBefore}); ${result.blocksAfter} remain\n` +
       `${result.output}: ${formatBytes(result.bytesAfter)} (was ${formatBytes(result.bytesBefore)}, saved ${formatBytes(saved)}, ${((100 * saved) / result.bytesBefore).toFixed(1)}%)${params} in ${result.seconds.toFixed(2)} s\n`,

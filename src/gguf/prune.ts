@@ -10,6 +10,7 @@ import { checkRemoval, layerRules, type LayerRules, type RemovalProblem } from "
 import { ShortgptError } from "../errors.js";
 import { VERSION } from "../package-info.js";
 import { readGguf, type GgufFile } from "./read.js";
+import { parameterCount } from "./summary.js";
 import { GgufValueType } from "./types.js";
 import { isArrayKv, kv, pickArray, withValue, type GgufKv } from "./value.js";
 import { assertNotSameFile, writeGguf, type GgufHeaderSpec, type GgufTensorSpec, type TensorSource, type WriteProgress } from "./write.js";
@@ -65,6 +66,9 @@ export interface PruneResult {
   readonly blocksAfter: number;
   readonly bytesBefore: number;
   readonly bytesAfter: number;
+  /** Weights (tensor elements) of the input and of the written file. */
+  readonly parametersBefore: number;
+  readonly parametersAfter: number;
   readonly seconds: number;
   readonly changes: readonly string[];
   readonly warnings: readonly string[];
@@ -207,6 +211,8 @@ export async function pruneLayers(
     blocksAfter: plan.blocksAfter,
     bytesBefore: file.fileSize,
     bytesAfter: layout.fileSize,
+    parametersBefore: parameterCount(file.tensors),
+    parametersAfter: parameterCount(plan.spec.tensors),
     seconds: (performance.now() - started) / 1000,
     changes: plan.changes,
     warnings: plan.warnings,

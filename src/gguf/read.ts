@@ -260,10 +260,22 @@ class FileCursor {
     // Grown by doubling: the total size is only known at the end.
     let bytes = new Uint8Array(Math.min(Math.max(count * 8, 64), this.remaining));
     let total = 0;
+    const maxBytes = GGUF_LIMITS.maxStringBytes;
     for (let i = 0; i < count; i++) {
-      const len = this.stringLength(`${what}[${i}]`);
-      const at = this.need(len, `${what}[${i}]`);
-      this.pos += len;
+      let at = this.pos - this.bufStart;
+      let len: number;
+      // Fast path, taken for nearly every token: prefix and bytes already in the window, length
+      // below 2^32 and the limit. The window never extends past the file, so the bytes exist.
+      if (at + 8 <= this.bufLen && this.buf.readUInt32LE(at + 4) === 0 && (len = this.buf.readUInt32LE(at)) <= maxBytes && at + 8 + len <= this.bufLen) {
+        at += 8;
+        this.pos += 8 + len;
+      } else {
+        // The checked path names the element in its errors (built only here: 10^5 labels cost more than the parse).
+        const label = `${what}[${i}]`;
+        len = this.stringLength(label);
+        at = this.need(len, label);
+        this.pos += len;
+      }
       if (total + len > bytes.length) {
         const grown = new Uint8Array(Math.max(bytes.length * 2, total + len));
         grown.set(bytes.subarray(0, total));

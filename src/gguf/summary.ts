@@ -48,6 +48,13 @@ export interface ModelSummary {
 
 const BLOCK_TENSOR = /^blk\.(\d+)\./;
 
+/** Weights in a tensor list: the sum of their element counts. */
+export function parameterCount(tensors: readonly { readonly dims: readonly number[] }[]): number {
+  let n = 0;
+  for (const t of tensors) n += t.dims.reduce((a, b) => a * b, 1);
+  return n;
+}
+
 export function summarizeModel(file: GgufFile): ModelSummary {
   const rules = layerRules(file);
   const arch = rules.architecture;

@@ -243,7 +243,6 @@ export function addon(): NativeAddon {
   return cached;
 }
 
-/** Compiled backends, SIMD level in use, compiler and build system of the loaded addon. */
 /** What the CUDA runtime linked into the addon sees (CMake builds with nvcc only). */
 export interface CudaStatus {
   /** CUDA runtime version, e.g. 13050 for 13.5. */
@@ -273,6 +272,7 @@ export function cudaDevices(): CudaStatus | null {
   return addon().cudaDevices();
 }
 
+/** Compiled backends, SIMD level in use, compiler and build system of the loaded addon. */
 export function buildInfo(): NativeBuildInfo {
   return addon().buildInfo();
 }

@@ -64,11 +64,20 @@ describe("the cmake-js build", () => {
     expect(cmake.ggmlTypeTable()).toEqual(addon().ggmlTypeTable());
     expect(cmake.kernels.supportedTypes()).toEqual(addon().kernels.supportedTypes());
     const cuda = cmake.cudaDevices();
+    // The device check script (what a GPU machine runs) reads this build the same way.
+    const check = spawnSync(process.execPath, [join(REPO_ROOT, "scripts", "device-check.mjs"), built], { encoding: "utf8" });
+    const reported = JSON.parse(check.stdout) as { backends: string[]; cuda: unknown };
+    expect(reported.backends).toEqual(info.backends);
     if (withCuda) {
+      // 0: every device ran the probe; 4: no driver or GPU here (the message says which).
+      expect([0, 4], check.stderr).toContain(check.status);
+      expect(check.status === 0 ? (cuda!.devices.length > 0 && cuda!.devices.every((d) => d.runsKernels)) : true).toBe(true);
       expect(cuda!.runtimeVersion).toBeGreaterThan(12000);
       console.log(`[build-variants] CUDA: runtime ${cuda!.runtimeVersion}, driver ${cuda!.driverVersion}, ${cuda!.error ?? `${cuda!.devices.length} device(s)`}`);
     } else {
       expect(cuda).toBeNull();
+      expect(check.status, check.stderr).toBe(3);
+      expect(check.stderr).toMatch(/built without CUDA/);
     }
   });
 });

@@ -18,7 +18,7 @@ import { ShortgptError } from "../errors.js";
 import { readGguf } from "../gguf/read.js";
 import { summarizeModel } from "../gguf/summary.js";
 import { architectureOf, optionalInteger } from "../gguf/metadata.js";
-import { loadTokenizer } from "../tokenizer/index.js";
+import type { Tokenizer } from "../tokenizer/index.js";
 import type { BenchJob, BenchSample } from "./bench-worker.js";
 import { action, formatBytes, formatCount, positiveInt, printJson, UsageError } from "./common.js";
 
@@ -75,8 +75,7 @@ function median(values: readonly number[]): number {
 }
 
 /** The first `count` tokens of nlp-corpus text through the model's tokenizer (BOS first where it adds one). */
-export function benchPrompt(path: string, count: number): number[] {
-  const tokenizer = loadTokenizer(readGguf(path));
+export function benchPrompt(tokenizer: Tokenizer, count: number): number[] {
   const bos = tokenizer.addBos && tokenizer.special.bos !== null ? [tokenizer.special.bos] : [];
   // English runs ~4 characters per token; ask for more until the text is long enough.
   for (let chars = count * 6 + 1000; ; chars *= 2) {
@@ -144,6 +143,7 @@ export interface BenchOptions {
 
 /** Measures one or two models (the second usually the first with blocks removed). */
 export async function benchModels(paths: readonly string[], options: BenchOptions): Promise<BenchReport> {
+  const { loadTokenizer } = await import("../tokenizer/index.js");
   const log = options.log ?? (() => {});
   const llamaAvailable = llamaCppResolvable();
   const notes: string[] = llamaAvailable ? [] : ["node-llama-cpp is not installed (npm install node-llama-cpp to compare with llama.cpp)"];
@@ -155,7 +155,7 @@ export async function benchModels(paths: readonly string[], options: BenchOption
     if (context !== undefined && options.prompt + options.gen + 1 > context) {
       throw new UsageError(`${path}: --prompt ${options.prompt} plus --gen ${options.gen} does not fit in the model's context of ${context} tokens`);
     }
-    const prompt = benchPrompt(path, options.prompt);
+    const prompt = benchPrompt(loadTokenizer(file), options.prompt);
     const job = (engine: BenchJob["engine"]): BenchJob => ({ engine, model: path, threads: options.threads, prompt, gen: options.gen, runs: options.runs });
     log(`${path}: shortgpt, ${options.runs} runs`);
     const ours = summarize(await runWorker(job("shortgpt"), options.signal), prompt.length, options.gen);

@@ -19,9 +19,8 @@ import { readGguf } from "../gguf/read.js";
 import { summarizeModel } from "../gguf/summary.js";
 import { kv } from "../gguf/value.js";
 import { fetchModel } from "../models/fetch.js";
-import { openModel, type Model } from "../model.js";
+import type { Model } from "../model.js";
 import { planRemoval } from "../plan/plan.js";
-import { renderHtmlReport } from "../report/html-report.js";
 import { renderScoreTable } from "../report/terminal.js";
 import { scoreModel } from "../score/score.js";
 import { engineProgress } from "./calibration-options.js";
@@ -72,6 +71,8 @@ export function registerDemo(program: Command): void {
         const summary = summarizeModel(readGguf(modelPath));
         say(`   ${modelPath}\n   ${summary.architecture}, ${summary.blockCount} blocks, ${(summary.parameters / 1e6).toFixed(1)} M parameters, ${formatBytes(summary.fileSize)}`);
 
+        const { openModel } = await import("../model.js");
+        const { renderHtmlReport } = await import("../report/html-report.js");
         const model = await openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {});
         try {
           say(pc.bold("2. calibration") + pc.dim(" (English sentences from the npm package nlp-corpus)"));

@@ -9,7 +9,6 @@ import type { Command } from "commander";
 
 import { formatLayerList, parseLayerList } from "../arch/layer-rules.js";
 import { ShortgptError } from "../errors.js";
-import { openModel } from "../model.js";
 import { action, positiveInt, printJson, UsageError } from "./common.js";
 import { createProgress } from "./progress.js";
 
@@ -67,6 +66,7 @@ Examples:
         }
         const text = readEvalText(flags.text);
         const started = performance.now();
+        const { openModel } = await import("../model.js");
         const model = await openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {});
         try {
           const progress = createProgress({ label: "perplexity", total: 1, unit: "tok", interactive: ctx.interactive && !flags.json });

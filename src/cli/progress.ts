@@ -3,7 +3,17 @@
  * nothing at all when stdout is not a terminal (pipes and logs stay clean)
  * unless `lines` asks for sparse line-based updates on stderr.
  */
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
+
+import type * as CliProgress from "cli-progress";
+
+// Loaded on first use by a terminal: it costs ~30 ms at start-up, and piped runs never draw a bar.
+const requireCjs = createRequire(import.meta.url);
+let cliProgressModule: typeof CliProgress | undefined;
+function cliProgress(): typeof CliProgress {
+  cliProgressModule ??= requireCjs("cli-progress") as typeof CliProgress;
+  return cliProgressModule;
+}
 
 export interface ProgressDisplay {
   /** Sets the total when it becomes known after the display started. */
@@ -51,7 +61,7 @@ export function createProgress(options: ProgressOptions): ProgressDisplay {
       stop() {},
     };
   }
-  const bar = new cliProgress.SingleBar(
+  const bar = new (cliProgress().SingleBar)(
     {
       format: `${options.label} {bar} {percentage}% | {rate} | ETA {eta_formatted}{extra}`,
       hideCursor: true,
@@ -60,7 +70,7 @@ export function createProgress(options: ProgressOptions): ProgressDisplay {
       etaBuffer: 50,
       fps: 10,
     },
-    cliProgress.Presets.shades_classic,
+    cliProgress().Presets.shades_classic,
   );
   bar.start(options.total, 0, { rate: rate(0), extra: "" });
   return {

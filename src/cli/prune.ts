@@ -13,9 +13,8 @@ import { ShortgptError } from "../errors.js";
 import { pruneLayers, type PruneResult } from "../gguf/prune.js";
 import { readGguf } from "../gguf/read.js";
 import { kv } from "../gguf/value.js";
-import { openModel, type Model } from "../model.js";
+import type { Model } from "../model.js";
 import { planningScores, planRemoval, STRATEGIES, type PlanningScores, type Strategy } from "../plan/plan.js";
-import { renderHtmlReport } from "../report/html-report.js";
 import type { PruneOutcome, ScoreReport } from "../score/report-types.js";
 import { scoreModel } from "../score/score.js";
 import { addCalibrationOptions, calibrationText, engineProgress, type CalibrationFlags } from "./calibration-options.js";
@@ -88,7 +87,8 @@ the nearest valid set named; --force overrides.`,
         /** The scores the blocks were chosen from (fresh or from --scores). */
         let scoreReport: ScoreReport | undefined;
         let model: Model | undefined;
-        const openOnce = async () => (model ??= await openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {}));
+        // The engine (and the addon) load only when a command path needs them: `--layers` never does.
+        const openOnce = async () => (model ??= await (await import("../model.js")).openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {}));
         try {
           if (flags.layers !== undefined) {
             try {
@@ -180,7 +180,7 @@ the nearest valid set named; --force overrides.`,
             const m = await openOnce();
             const p1 = engineProgress("perplexity (before)", flags.evalCtx, interactive);
             const pplBefore = await m.perplexity(text.text, { ...options, onProgress: p1.onProgress }).finally(() => p1.display.stop());
-            const pruned = await openModel(flags.output, flags.threads !== undefined ? { threads: flags.threads } : {});
+            const pruned = await (await import("../model.js")).openModel(flags.output, flags.threads !== undefined ? { threads: flags.threads } : {});
             const p2 = engineProgress("perplexity (after)", flags.evalCtx, interactive);
             const pplAfter = await pruned.perplexity(text.text, { ...options, onProgress: p2.onProgress }).finally(() => {
               p2.display.stop();
@@ -193,6 +193,7 @@ the nearest valid set named; --force overrides.`,
           }
           if (flags.report) {
             if (!scoreReport) throw new ShortgptError("ERR_MISSING_SCORES", "--report needs scores: prune with --remove/--ratio and --text or --scores");
+            const { renderHtmlReport } = await import("../report/html-report.js");
             writeFileSync(flags.report, renderHtmlReport({ scores: scoreReport, outcome, generatedAt: new Date() }));
           }
           if (flags.json) {

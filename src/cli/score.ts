@@ -4,9 +4,7 @@ import { writeFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 
 import { layerRules } from "../arch/layer-rules.js";
-import { openModel } from "../model.js";
 import { cheapestValidSet, selectionRules } from "../plan/select.js";
-import { renderHtmlReport } from "../report/html-report.js";
 import { renderScoreTable } from "../report/terminal.js";
 import { METRICS, type Metric, type ScoreReport } from "../score/report-types.js";
 import { scoreModel } from "../score/score.js";
@@ -52,6 +50,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
     .action(
       action(async (ctx, modelPath: string, flags: ScoreFlags) => {
         const text = calibrationText(flags);
+        const { openModel } = await import("../model.js");
         const model = await openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {});
         const progress = engineProgress("scoring", flags.ctx, ctx.interactive && flags.json !== "-");
         let report: ScoreReport;
@@ -73,7 +72,10 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
         const metricValues = report.layers.map((l) => (report.metric === "bi" ? l.bi : report.metric === "rm" ? l.rm : (l.angular ?? Number.POSITIVE_INFINITY)));
         const marked = new Set(cheapestValidSet(metricValues, k, selectionRules(rules)));
         if (flags.json) writeJsonOutput(flags.json, report);
-        if (flags.report) writeFileSync(flags.report, renderHtmlReport({ scores: report, generatedAt: new Date() }));
+        if (flags.report) {
+          const { renderHtmlReport } = await import("../report/html-report.js");
+          writeFileSync(flags.report, renderHtmlReport({ scores: report, generatedAt: new Date() }));
+        }
         if (flags.json !== "-") {
           process.stdout.write(`${renderScoreTable(report, { marked, color: ctx.interactive })}\n`);
           process.stdout.write(`${k} most removable (valid under ${rules.architecture}'s rules): ${[...marked].join(", ")}; scored in ${report.seconds?.toFixed(1)} s\n`);

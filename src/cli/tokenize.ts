@@ -7,7 +7,6 @@ import { readFileSync } from "node:fs";
 
 import type { Command } from "commander";
 
-import { loadTokenizer } from "../tokenizer/index.js";
 import { action, UsageError } from "./common.js";
 
 interface TokenizeFlags {
@@ -49,6 +48,7 @@ Examples:
           throw new UsageError("tokenize needs exactly one of --text FILE or --string S");
         }
         const input: string | Uint8Array = flags.string ?? readFileSync(flags.text === "-" ? 0 : flags.text!);
+        const { loadTokenizer } = await import("../tokenizer/index.js");
         const tokenizer = loadTokenizer(model);
         const ids = tokenizer.encode(input, { addSpecial: flags.special, parseSpecial: flags.parseSpecial });
 

@@ -123,6 +123,9 @@ describe("shortgpt score --json", () => {
     const out = join(dir, "scores.json");
     const r = runCli(["score", SMOLLM2_PATH, "--text", text, "--windows", "4", "--ctx", "128", "--json", out, "--threads", "2"], { timeoutMs: 300_000 });
     expect(r.code, r.stderr).toBe(0);
+    // Not a terminal: no bar, but sparse progress lines on stderr (stdout stays the table).
+    expect(r.stderr).toMatch(/^scoring: 100% \(\d+(\.\d)? tokens\/s\)$/m);
+    expect(r.stderr).not.toContain("\u001b[");
     const json = JSON.parse(readFileSync(out, "utf8")) as ScoreReport;
     const ajv = new Ajv2020.default({ allErrors: true, strict: true });
     const validate = ajv.compile(SCORE_REPORT_SCHEMA);

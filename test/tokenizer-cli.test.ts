@@ -3,6 +3,7 @@
  * --json, BOS/EOS and special-token switches, file input taken byte for
  * byte, exit codes.
  */
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { loadTokenizer } from "../src/tokenizer/index.js";
-import { runCli } from "./helpers/cli.js";
+import { CLI, cliEnv, runCli } from "./helpers/cli.js";
 import { GEMMA3_PATH, SHARED_DATA, SMOLLM2_PATH, sharedData } from "./helpers/data.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-tokenize-"));
@@ -68,5 +69,18 @@ describe("shortgpt tokenize", () => {
     expect(bert.code).toBe(1);
     expect(bert.stdout).toBe("");
     expect(bert.stderr).toMatch(/ERR_UNSUPPORTED_TOKENIZER/);
+  });
+
+  it("stops quietly when the reader closes the pipe early (`| head`)", async () => {
+    // ~40k tokens of output, far beyond a pipe's buffer: the CLI is still writing when we close.
+    const text = join(dir, "long.txt");
+    writeFileSync(text, "hello world ".repeat(20_000));
+    const child = spawn(process.execPath, [CLI, "tokenize", SMOLLM2_PATH, "--text", text], { env: cliEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout.once("data", () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
   });
 });

@@ -12,6 +12,13 @@ import { registerPrune } from "./prune.js";
 import { registerScore } from "./score.js";
 import { registerTokenize } from "./tokenize.js";
 
+// A reader that stops early (`shortgpt tokenize … | head`) closes the pipe: the rest of the
+// output has nowhere to go, but the command still finishes its work (a prune still renames its
+// output into place or removes its temp file), so swallow the pipe error instead of crashing.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+});
+
 const COMMANDS: ((program: Command) => void)[] = [registerScore, registerPrune, registerEval, registerInspect, registerTokenize, registerBench, registerDemo];
 
 const program = new Command("shortgpt")

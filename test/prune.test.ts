@@ -6,7 +6,7 @@
  * provenance, atomicity and abort.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -246,6 +246,23 @@ describe("safety", () => {
     symlinkSync(input, link);
     await expect(pruneLayers(input, link, [1])).rejects.toMatchObject({ code: "ERR_OUTPUT_IS_INPUT" });
     expect(digest(readFileSync(input))).toBe(before);
+  });
+
+  it("names the output path and the reason when it cannot be written, and leaves nothing behind", async () => {
+    const input = join(dir, "unwritable-in.gguf");
+    writeFileSync(input, buildRawGguf(tinyLlamaSpec(3)).bytes);
+    const missing = join(dir, "no-such-folder", "out.gguf");
+    const err = (await pruneLayers(input, missing, [1]).catch((e: unknown) => e)) as { code: string; message: string };
+    expect(err.code).toBe("ERR_FILE_OPEN");
+    expect(err.message).toContain(`cannot write ${missing}: its folder ${join(dir, "no-such-folder")} does not exist`);
+    expect(err.message).not.toContain(".tmp");
+    // An existing folder where the file should go: the temp file is written, then removed.
+    const folder = join(dir, "a-folder.gguf");
+    mkdirSync(folder);
+    const isDir = (await pruneLayers(input, folder, [1]).catch((e: unknown) => e)) as { code: string; message: string };
+    expect(isDir.code).toBe("ERR_FILE_WRITE");
+    expect(isDir.message).toContain(`cannot write ${folder}: it is a folder`);
+    expect(readdirSync(dir).filter((f) => f.includes(".shortgpt-"))).toEqual([]);
   });
 
   it("replaces an existing output atomically", async () => {

@@ -315,8 +315,31 @@ export async function writeGguf(
     } catch {
       // never created, or already gone
     }
-    throw error;
+    throw outputError(error, outputPath);
   }
+}
+
+/**
+ * System errors while writing, restated for the path the caller asked for
+ * (the temp file's name means nothing to a user); other errors pass through.
+ */
+function outputError(error: unknown, outputPath: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code !== "string" || !/^E[A-Z]+$/.test(code)) return error;
+  const dir = dirname(resolve(outputPath));
+  const why: Record<string, string> = {
+    ENOENT: `its folder ${dir} does not exist`,
+    ENOTDIR: `${dir} is not a folder`,
+    EACCES: `no permission to create files in ${dir}`,
+    EPERM: `no permission to create files in ${dir}`,
+    EROFS: `${dir} is on a read-only file system`,
+    ENOSPC: "the disk is full",
+    EDQUOT: "the disk quota is exhausted",
+    EISDIR: "it is a folder",
+  };
+  const reason = why[code] ?? (error as Error).message;
+  const opening = code === "ENOENT" || code === "ENOTDIR" || code === "EACCES" || code === "EPERM" || code === "EROFS";
+  return new ShortgptError(opening ? "ERR_FILE_OPEN" : "ERR_FILE_WRITE", `cannot write ${outputPath}: ${reason} (nothing was written)`, { cause: error });
 }
 
 /** Groups copy ranges by source file, keeping order, with bytes before each group. */

@@ -169,6 +169,10 @@ describe("hook sums do not depend on batching or threads", () => {
       const windows = [0, 1, 2].map((w) => Array.from({ length: 256 }, (_, i) => ((w + 1) * 7919 * (i + 3)) % 49152));
       expect(small.sequencesPerBatch(256, 4)).toBe(1);
       expect(large.sequencesPerBatch(256, 4)).toBeGreaterThanOrEqual(3);
+      // However large the budget, a batch holds at most 2048 tokens (more only costs memory), and at least one sequence.
+      expect(large.sequencesPerBatch(256, 0)).toBe(8);
+      expect(large.sequencesPerBatch(128, 0)).toBe(16);
+      expect(large.sequencesPerBatch(3000, 0)).toBe(1);
       const a = await small.hiddenStats(windows, { spans: [1, 4] });
       const b = await large.hiddenStats(windows, { spans: [1, 4] });
       expect(Array.from(a.cosSum)).toEqual(Array.from(b.cosSum));

@@ -18,6 +18,13 @@ struct BatchPlanInput {
   int64_t max_sequences = 1 << 20;
 };
 
+// Tokens in one batch at most, whatever the budget: past a few hundred rows the
+// matmuls are at their peak (docs/BENCHMARKS.md, kernels: T=32 ≈ T=512), so a
+// larger batch only adds memory. SmolLM2 scoring 64 × 256 tokens, 2 threads:
+// 23.5–29.6 s with or without the cap (run-to-run noise), peak RSS 530 MiB
+// uncapped, 287 MiB at 2048. llama.cpp's default n_batch is 2048 too.
+inline constexpr int64_t kMaxBatchTokens = 2048;
+
 inline int64_t sequences_per_batch(const BatchPlanInput& in) {
   const int64_t per_seq = std::max<int64_t>(1, in.seq_len * (in.bytes_per_token + in.states * in.state_row_bytes));
   const int64_t room = in.budget_bytes - in.fixed_bytes;

@@ -18,18 +18,27 @@ class AsyncTask : public Napi::AsyncProgressWorker<ProgressT> {
  public:
   using Progress = typename Napi::AsyncProgressWorker<ProgressT>::ExecutionProgress;
 
+  // Nothing may throw once the base class exists: it creates a thread-safe
+  // function whose finalizer runs later on the event loop with `this`, so a
+  // constructor that throws afterwards leaves it pointing at freed memory (a
+  // crash at process exit). Arguments are therefore checked in the base's
+  // initializer (on_progress here) or by the caller before `new` (the cancel
+  // token: subclasses take a ready CancelFlag).
   AsyncTask(Napi::Env env, const char* name, const Napi::Value& on_progress)
-      : Napi::AsyncProgressWorker<ProgressT>(Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
-                                             name),
+      : Napi::AsyncProgressWorker<ProgressT>(noop_after_checking(env, on_progress), name),
         deferred_(Napi::Promise::Deferred::New(env)) {
-    if (on_progress.IsFunction()) {
-      on_progress_ = Napi::Persistent(on_progress.As<Napi::Function>());
-    } else if (!on_progress.IsUndefined() && !on_progress.IsNull()) {
-      throw invalid_arg(env, "onProgress must be a function");
-    }
+    if (on_progress.IsFunction()) on_progress_ = Napi::Persistent(on_progress.As<Napi::Function>());
   }
 
   Napi::Promise promise() const { return deferred_.Promise(); }
+
+  // The base class's (unused) completion callback, made only once on_progress is known to be valid.
+  static Napi::Function noop_after_checking(Napi::Env env, const Napi::Value& on_progress) {
+    if (!on_progress.IsFunction() && !on_progress.IsUndefined() && !on_progress.IsNull()) {
+      throw invalid_arg(env, "onProgress must be a function");
+    }
+    return Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
+  }
 
  protected:
   // The work itself; throw NativeError to fail with its code.

@@ -47,9 +47,9 @@ Napi::Float64Array float64_array(Napi::Env env, const std::vector<double>& v) {
 // the task runs (close() may be called meanwhile), cancellation and progress.
 class EngineTask : public AsyncTask<double> {
  public:
-  EngineTask(Napi::Env env, const char* name, std::shared_ptr<Engine> engine, const Napi::Value& cancel,
+  EngineTask(Napi::Env env, const char* name, std::shared_ptr<Engine> engine, CancelFlag cancel,
              const Napi::Value& on_progress)
-      : AsyncTask<double>(env, name, on_progress), engine_(std::move(engine)), cancel_(cancel_flag_from(env, cancel)) {}
+      : AsyncTask<double>(env, name, on_progress), engine_(std::move(engine)), cancel_(std::move(cancel)) {}
 
  protected:
   EngineControl control(const Progress& progress) const {
@@ -68,8 +68,8 @@ class EngineTask : public AsyncTask<double> {
 class LogitsTask final : public EngineTask {
  public:
   LogitsTask(Napi::Env env, std::shared_ptr<Engine> engine, std::vector<int32_t> tokens, std::vector<int64_t> rows,
-             std::vector<uint8_t> skip, const Napi::Value& cancel, const Napi::Value& on_progress)
-      : EngineTask(env, "shortgpt.logits", std::move(engine), cancel, on_progress),
+             std::vector<uint8_t> skip, CancelFlag cancel, const Napi::Value& on_progress)
+      : EngineTask(env, "shortgpt.logits", std::move(engine), std::move(cancel), on_progress),
         tokens_(std::move(tokens)), rows_(std::move(rows)), skip_(std::move(skip)) {}
 
  protected:
@@ -91,8 +91,8 @@ class LogitsTask final : public EngineTask {
 class PerplexityTask final : public EngineTask {
  public:
   PerplexityTask(Napi::Env env, std::shared_ptr<Engine> engine, std::vector<int32_t> tokens, int64_t ctx, int64_t first,
-                 std::vector<uint8_t> skip, const Napi::Value& cancel, const Napi::Value& on_progress)
-      : EngineTask(env, "shortgpt.perplexity", std::move(engine), cancel, on_progress),
+                 std::vector<uint8_t> skip, CancelFlag cancel, const Napi::Value& on_progress)
+      : EngineTask(env, "shortgpt.perplexity", std::move(engine), std::move(cancel), on_progress),
         tokens_(std::move(tokens)), ctx_(ctx), first_(first), skip_(std::move(skip)) {}
 
  protected:
@@ -122,8 +122,8 @@ class HiddenStatsTask final : public EngineTask {
  public:
   HiddenStatsTask(Napi::Env env, std::shared_ptr<Engine> engine, std::vector<int32_t> tokens,
                   std::vector<int64_t> lengths, std::vector<int> spans, std::vector<uint8_t> skip,
-                  const Napi::Value& cancel, const Napi::Value& on_progress)
-      : EngineTask(env, "shortgpt.hiddenStats", std::move(engine), cancel, on_progress),
+                  CancelFlag cancel, const Napi::Value& on_progress)
+      : EngineTask(env, "shortgpt.hiddenStats", std::move(engine), std::move(cancel), on_progress),
         tokens_(std::move(tokens)), lengths_(std::move(lengths)), spans_(std::move(spans)), skip_(std::move(skip)) {}
 
  protected:
@@ -162,9 +162,9 @@ class HiddenStatsTask final : public EngineTask {
 class GenerateTask final : public AsyncTask<int64_t> {
  public:
   GenerateTask(Napi::Env env, std::shared_ptr<Engine> engine, GenerateRequest request, int64_t context_limit,
-               const Napi::Value& cancel, const Napi::Value& on_tokens)
+               CancelFlag cancel, const Napi::Value& on_tokens)
       : AsyncTask<int64_t>(env, "shortgpt.generate", on_tokens),
-        engine_(std::move(engine)), cancel_(cancel_flag_from(env, cancel)), request_(std::move(request)),
+        engine_(std::move(engine)), cancel_(std::move(cancel)), request_(std::move(request)),
         context_limit_(context_limit) {}
 
  protected:
@@ -255,7 +255,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       std::vector<int32_t> rows32 = int32s(env, info[1], "rows");
       std::vector<int64_t> rows(rows32.begin(), rows32.end());
       std::vector<uint8_t> skip = uint8s(env, info[2], "skip");
-      auto* task = new LogitsTask(env, engine, std::move(tokens), std::move(rows), std::move(skip), info[3], info[4]);
+      auto* task = new LogitsTask(env, engine, std::move(tokens), std::move(rows), std::move(skip), cancel_flag_from(env, info[3]), info[4]);
       task->Queue();
       return task->promise();
     });
@@ -270,7 +270,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       const int64_t ctx = to_i64(env, info[1], "ctx");
       const int64_t first = to_i64(env, info[2], "first");
       std::vector<uint8_t> skip = uint8s(env, info[3], "skip");
-      auto* task = new PerplexityTask(env, engine, std::move(tokens), ctx, first, std::move(skip), info[4], info[5]);
+      auto* task = new PerplexityTask(env, engine, std::move(tokens), ctx, first, std::move(skip), cancel_flag_from(env, info[4]), info[5]);
       task->Queue();
       return task->promise();
     });
@@ -288,7 +288,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       std::vector<int> spans(spans32.begin(), spans32.end());
       std::vector<uint8_t> skip = uint8s(env, info[3], "skip");
       auto* task = new HiddenStatsTask(env, engine, std::move(tokens), std::move(lengths), std::move(spans),
-                                       std::move(skip), info[4], info[5]);
+                                       std::move(skip), cancel_flag_from(env, info[4]), info[5]);
       task->Queue();
       return task->promise();
     });
@@ -308,7 +308,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       const int64_t context_limit = to_i64(env, info[4], "contextLimit");
       if (!info[5].IsBoolean()) throw invalid_arg(env, "keepLogits must be a boolean");
       request.keep_logits = info[5].As<Napi::Boolean>().Value();
-      auto* task = new GenerateTask(env, engine, std::move(request), context_limit, info[6], info[7]);
+      auto* task = new GenerateTask(env, engine, std::move(request), context_limit, cancel_flag_from(env, info[6]), info[7]);
       task->Queue();
       return task->promise();
     });

@@ -18,6 +18,7 @@ import { readGguf } from "../src/gguf/read.js";
 import { openModel } from "../src/model.js";
 import { runCli } from "./helpers/cli.js";
 import { REPO_ROOT, SHARED_DATA, SMOLLM2_PATH, STORIES_PATH, sharedData } from "./helpers/data.js";
+import { codeOf } from "./helpers/logit-rows.js";
 import { llamaTensors, writeTinyModel, type TinyModelSpec } from "./helpers/tiny-model.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-api-"));
@@ -31,15 +32,6 @@ function tinyModel(name: string, edit: (spec: TinyModelSpec) => void = () => {})
   const path = join(dir, `${name}.gguf`);
   writeTinyModel(path, spec);
   return path;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
 }
 
 describe("bad models are refused at open with typed errors", () => {

@@ -21,6 +21,7 @@ import { kv, type GgufKv } from "../src/gguf/value.js";
 import { openModel } from "../src/model.js";
 import { SHARED_DATA, STORIES_PATH } from "./helpers/data.js";
 import { loadReferenceModel, referenceNextTokenLogprobs } from "./helpers/llama-reference.js";
+import { logSoftmaxAt } from "./helpers/logit-rows.js";
 import { seededFloats, writeTinyModel, type TinyTensor } from "./helpers/tiny-model.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-archs-"));
@@ -148,14 +149,6 @@ function build(c: ArchCase, tokenizerKv: GgufKv[]): string {
     tensors,
   });
   return path;
-}
-
-function logSoftmaxAt(row: Float32Array, token: number): number {
-  let max = row[0]!;
-  for (let i = 1; i < row.length; i++) if (row[i]! > max) max = row[i]!;
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
-  return row[token]! - max - Math.log(sum);
 }
 
 describe.skipIf(!SHARED_DATA)("every supported architecture vs llama.cpp on a random model", () => {

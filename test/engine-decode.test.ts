@@ -32,6 +32,7 @@ import { kv, type GgufKv } from "../src/gguf/value.js";
 import { openModel, type Model } from "../src/model.js";
 import { GEMMA3_PATH, REPO_ROOT, SHARED_DATA, SMOLLM2_PATH, STORIES_PATH, sharedData } from "./helpers/data.js";
 import { generateGreedy, loadReferenceModel } from "./helpers/llama-reference.js";
+import { argmax, codeOf } from "./helpers/logit-rows.js";
 import { llamaTensors, seededFloats, writeTinyModel, type TinyTensor } from "./helpers/tiny-model.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-decode-"));
@@ -46,12 +47,6 @@ const PROMPTS = [
 function promptIds(model: Model, text: string): number[] {
   const t = model.tokenizer;
   return [...(t.addBos ? [t.special.bos!] : []), ...t.encode(text, { addSpecial: false })];
-}
-
-function argmaxRow(row: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
-  return best;
 }
 
 /** Largest |a − b| over two equally long arrays. */
@@ -73,15 +68,6 @@ async function decodeAndRecompute(model: Model, prompt: readonly number[], count
   const positions = r.tokens.map((_, i) => prompt.length - 1 + i);
   const full = await model.logits(seq, { positions });
   return { r, decoded: r.logits!, full };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
 }
 
 /**
@@ -194,7 +180,7 @@ describe.skipIf(!SHARED_DATA)("stories260K: llama.cpp's greedy continuations and
         console.log(`[engine-decode] stories260K ${kvCache} cache, positions 70-128: max |decoded − recomputed| = ${diff.toExponential(2)}`);
         expect(diff).toBeGreaterThan(0); // a different algorithm, really run
         expect(diff).toBeLessThanOrEqual(bound);
-        for (let i = 0; i < r.tokens.length; i++) expect(argmaxRow(full.subarray(i * V, (i + 1) * V))).toBe(r.tokens[i]);
+        for (let i = 0; i < r.tokens.length; i++) expect(argmax(full.subarray(i * V, (i + 1) * V))).toBe(r.tokens[i]);
       } finally {
         model.close();
       }

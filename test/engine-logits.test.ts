@@ -25,6 +25,7 @@ import { describe, expect, it } from "vitest";
 import { openModel, type Model } from "../src/model.js";
 import { SHARED_DATA, STORIES_PATH } from "./helpers/data.js";
 import { loadReferenceModel, referenceNextTokenLogprobs } from "./helpers/llama-reference.js";
+import { argmax, logSoftmaxAt } from "./helpers/logit-rows.js";
 import {
   fixtureVariant,
   idsSha256,
@@ -36,21 +37,6 @@ import {
 } from "./helpers/reference-fixtures.js";
 
 const THREADS = 2;
-
-/** ln softmax(row)[token], max in float and sum in double like llama.cpp. */
-function logSoftmaxAt(row: Float32Array, token: number): number {
-  let max = row[0]!;
-  for (let i = 1; i < row.length; i++) if (row[i]! > max) max = row[i]!;
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
-  return row[token]! - max - Math.log(sum);
-}
-
-function argmax(row: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
-  return best;
-}
 
 interface Comparison {
   positions: number;

@@ -24,6 +24,7 @@ import {
   simdLevels,
   tensorRows,
   typeInfo,
+  simdVsScalarTolerance,
   worst,
   type WeightRows,
 } from "./fixtures/kernels/support.js";
@@ -57,14 +58,6 @@ function activations(T: number, nIn: number, seed: number): Float32Array {
   return x;
 }
 
-/** Number of float terms a kernel adds per output: one per block (per 16 for the K-quants' mins), per value for float weights. */
-function floatTerms(typeName: string, nIn: number): number {
-  const fmt = activationFormat(typeName);
-  if (fmt === "q8_K") return nIn / 16 + nIn / 256;
-  if (fmt === "q8_0" || fmt === "q8_1") return (2 * nIn) / 32;
-  return nIn;
-}
-
 function checkAgainstReference(w: WeightRows, x: Float32Array, T: number, what: string): Float32Array {
   const k = kernels();
   const wd = k.dequantize(w.type, w.bytes, w.rows * w.nIn);
@@ -81,10 +74,7 @@ function checkAgainstReference(w: WeightRows, x: Float32Array, T: number, what: 
   const rel = Array.from(bound.subarray(last), (b, i) => b / Math.max(ref.magnitude[last + i] as number, 1e-30)).sort((a, b) => a - b);
   expect(rel[rel.length >> 1], `${what}: bound too loose to mean anything`).toBeLessThan(0.02);
 
-  // SIMD vs scalar: identical integer sums, so only the float summation order differs:
-  // at most (terms)·u·Σ|terms| each way.
-  const terms = floatTerms(w.typeName, w.nIn);
-  const tol = ref.terms.map((f) => 2 * (terms + 8) * 2 ** -24 * f + 1e-30);
+  const tol = simdVsScalarTolerance(w.typeName, w.nIn, ref.terms);
   for (const simd of LEVELS.filter((l) => l !== "scalar")) {
     const ya = k.matmul(w.type, w.bytes, w.nIn, w.rows, x, T, { simd, threads: 2 });
     const d = worst(ya, ys, tol);

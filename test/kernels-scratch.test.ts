@@ -35,6 +35,7 @@ import {
   rowBytes,
   simdLevels,
   typeInfo,
+  simdVsScalarTolerance,
   worst,
   type WeightRows,
 } from "./fixtures/kernels/support.js";
@@ -89,14 +90,6 @@ function firstDifference(seq: Labeled[], a: Float32Array[], b: Float32Array[]): 
   return undefined;
 }
 
-/** Number of float terms a kernel adds per output (see kernels-matmul.test.ts). */
-function floatTerms(typeName: string, nIn: number): number {
-  const fmt = activationFormat(typeName);
-  if (fmt === "q8_K") return nIn / 16 + nIn / 256;
-  if (fmt === "q8_0" || fmt === "q8_1") return (2 * nIn) / 32;
-  return nIn;
-}
-
 /**
  * The first `rows` weight rows' outputs of `y` against the float64 reference
  * (scalar) or the scalar path within float summation-order slack (SIMD).
@@ -119,8 +112,7 @@ function checkAccuracy(s: Labeled, y: Float32Array, simd: Simd, rows: number): v
     return;
   }
   const scalar = k.matmul(sub.type, sub.bytes, sub.nIn, r, x, T, { simd: "scalar", threads: 1 });
-  const terms = floatTerms(sub.typeName, sub.nIn);
-  const tol = ref.terms.map((f) => 2 * (terms + 8) * 2 ** -24 * f + 1e-30);
+  const tol = simdVsScalarTolerance(sub.typeName, sub.nIn, ref.terms);
   const d = worst(got, scalar, tol);
   expect(d.ratio, `${s.name} ${simd} vs scalar at output ${d.index}: ${got[d.index]} vs ${scalar[d.index]}`).toBeLessThanOrEqual(1);
 }

@@ -187,8 +187,7 @@ void CpuAttention::tiled_task(const BatchLayout& batch, const AttentionParams& p
     M[r] = -INFINITY;
     Ssum[r] = 0.0f;
   }
-  // llama.cpp folds the softcap into the scale: c * tanh(s * (scale / c)).
-  const float scale = p.softcap != 0.0f ? p.kq_scale / p.softcap : p.kq_scale;
+  const float scale = folded_kq_scale(p.kq_scale, p.softcap);
   const int64_t last = row0 + rows - 1;
   for (int64_t tile = 0; tile < nt; ++tile) {
     const int64_t c0 = tile * kAttnTile;
@@ -255,22 +254,15 @@ void CpuAttention::one_chunk_row(const BatchLayout& batch, const AttentionParams
   // The product with an f16 K converts Q to f16 first.
   for (int d = 0; d < dk; ++d) q[d] = f16 ? cpu::round_to_fp16(qs[d]) : qs[d];
   std::fill(acc, acc + dv, 0.0f);
-  const float scale = p.softcap != 0.0f ? p.kq_scale / p.softcap : p.kq_scale;
+  const float scale = folded_kq_scale(p.kq_scale, p.softcap);
   float S = 0.0f, M = -INFINITY;
   const int64_t lo = p.window > 0 ? std::max<int64_t>(0, t - p.window + 1) : 0;
   for (int64_t c = lo; c <= t; ++c) {
     const float* kcol = kt + (c / kAttnTile) * dk * kAttnTile + (c % kAttnTile);
     for (int d = 0; d < dk; ++d) k[d] = kcol[int64_t(d) * kAttnTile];
-    float sc = dot_ggml(k, q, dk) * scale;
-    if (p.softcap != 0.0f) sc = p.softcap * std::tanh(sc);
-    const float m_old = M;
-    float ms = 1.0f, vs = 1.0f;
-    if (sc > M) {
-      M = sc;
-      ms = std::exp(m_old - M);
+    const auto [raised, ms, vs] = online_softmax_step(dot_ggml(k, q, dk) * scale, p.softcap, M);
+    if (raised) {
       for (int d = 0; d < dv; ++d) acc[d] = f16 ? cpu::round_to_fp16(acc[d] * ms) : acc[d] * ms;
-    } else {
-      vs = std::exp(sc - M);
     }
     // V accumulates in f16 with an f16 cache (ggml_vec_mad_f16), else f32.
     const float* v = vp + c * dv;

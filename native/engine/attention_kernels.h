@@ -12,6 +12,7 @@
 // and an f32 accumulator for P.V. Only the plain types cross this boundary.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 namespace shortgpt {
@@ -39,6 +40,28 @@ namespace avx2 {
 // Present when the build compiled the x86 SIMD files.
 const AttnKernels& attn_kernels();
 }  // namespace avx2
+
+// The one-row paths (attention.cc's one-chunk kernel and the decoder's cached
+// attention) share this: the score scale with llama.cpp's softcap folded in
+// (it computes c · tanh(s · (scale / c))), and one cell of the online softmax.
+inline float folded_kq_scale(float kq_scale, float softcap) { return softcap != 0.0f ? kq_scale / softcap : kq_scale; }
+
+struct SoftmaxStep {
+  bool raised;  // the running max rose: the accumulator is rescaled by ms
+  float ms;     // factor for the accumulator and the running sum
+  float vs;     // weight of this cell's V
+};
+
+// `scaled` is (K.Q) · folded_kq_scale; M is the running max, updated here.
+inline SoftmaxStep online_softmax_step(float scaled, float softcap, float& M) {
+  const float sc = softcap != 0.0f ? softcap * std::tanh(scaled) : scaled;
+  if (sc > M) {
+    const float m_old = M;
+    M = sc;
+    return {true, std::exp(m_old - M), 1.0f};
+  }
+  return {false, 1.0f, std::exp(sc - M)};
+}
 
 // ggml_v_expf for one lane (the scalar kernels' exponential, also used by tests).
 float ggml_expf_lane(float x);

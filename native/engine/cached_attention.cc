@@ -53,26 +53,18 @@ void attend_row(const AttentionParams& p, const KvBlockView& kv, const float* qs
   // The product with an f16 K converts Q to f16 first.
   for (int d = 0; d < dk; ++d) q[d] = f16 ? cpu::round_to_fp16(qs[d]) : qs[d];
   std::fill(acc, acc + dv, 0.0f);
-  // llama.cpp folds the softcap into the scale: c * tanh(s * (scale / c)).
-  const float scale = p.softcap != 0.0f ? p.kq_scale / p.softcap : p.kq_scale;
+  const float scale = folded_kq_scale(p.kq_scale, p.softcap);
   float S = 0.0f, M = -INFINITY;
   const int64_t k_off = int64_t(g) * dk, v_off = int64_t(g) * dv;
   for (int64_t c = lo; c <= t; ++c) {
-    float sc = f16 ? kern.dot_f16(kv.k16 + c * kv.k_row + k_off, q, dk) : dot_ggml(kv.k32 + c * kv.k_row + k_off, q, dk);
-    sc *= scale;
-    if (p.softcap != 0.0f) sc = p.softcap * std::tanh(sc);
-    const float m_old = M;
-    float ms = 1.0f, vs = 1.0f;
-    if (sc > M) {
-      M = sc;
-      ms = std::exp(m_old - M);
+    const float dot = f16 ? kern.dot_f16(kv.k16 + c * kv.k_row + k_off, q, dk) : dot_ggml(kv.k32 + c * kv.k_row + k_off, q, dk);
+    const auto [raised, ms, vs] = online_softmax_step(dot * scale, p.softcap, M);
+    if (raised) {
       if (f16) {
         kern.scale_f16(acc, ms, dv);
       } else {
         for (int d = 0; d < dv; ++d) acc[d] *= ms;
       }
-    } else {
-      vs = std::exp(sc - M);
     }
     if (f16) {
       kern.mad_f16(acc, kv.v16 + c * kv.v_row + v_off, vs, dv);

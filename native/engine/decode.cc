@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "common/error.h"
+#include "engine/forward.h"
 
 namespace shortgpt {
 
@@ -13,12 +14,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-void check_cancel(const GenerateControl& control) {
-  if (control.cancel && control.cancel->load(std::memory_order_relaxed)) {
-    throw NativeError("ABORT_ERR", "The operation was aborted");
-  }
-}
 
 // The first index of the largest logit (llama.cpp's greedy sampler keeps the
 // first maximum it meets). NaN never compares greater, so it is never chosen
@@ -43,6 +38,9 @@ GenerateResult generate_greedy(Backend& backend, const ModelConfig& config, cons
   std::vector<int32_t> stop = request.stop;
   std::sort(stop.begin(), stop.end());
 
+  RunControl run;  // the same cancellation check (and AbortError) as a batch run
+  run.cancel = control.cancel;
+
   GenerateResult result;
   std::vector<float> logits(static_cast<size_t>(V));
   auto cache = backend.new_kv_cache(request.skip, P + request.max_tokens - 1);
@@ -52,10 +50,10 @@ GenerateResult generate_greedy(Backend& backend, const ModelConfig& config, cons
   // and returns the greedy token of the last row.
   auto forward = [&](int64_t pos0, int64_t n) {
     for (int layer = 0; layer < L; ++layer) {
-      check_cancel(control);
+      run.check();
       if (!request.skip[static_cast<size_t>(layer)]) backend.run_block_cached(layer, pos0, n, *cache, *x);
     }
-    check_cancel(control);
+    run.check();
     const int64_t last = n - 1;
     backend.logits(*x, &last, 1, logits.data());
     if (request.keep_logits) result.logits.insert(result.logits.end(), logits.begin(), logits.end());

@@ -61,7 +61,6 @@ int64_t Engine::sequences_per_batch(int64_t seq_len, int max_span) const {
   in.state_row_bytes = backend_->bytes_per_state_row();
   in.states = max_span > 0 ? ForwardPass::states_for_hooks(max_span) : 1;
   in.fixed_bytes = logits_tile_rows(options_.memory_budget, config_.n_vocab) * int64_t(config_.n_vocab) * 4;
-  in.max_sequences = std::max<int64_t>(1, kMaxBatchTokens / std::max<int64_t>(1, seq_len));
   return shortgpt::sequences_per_batch(in);
 }
 

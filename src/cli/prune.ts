@@ -88,7 +88,8 @@ the nearest valid set named; --force overrides.`,
         let scoreReport: ScoreReport | undefined;
         let model: Model | undefined;
         // The engine (and the addon) load only when a command path needs them: `--layers` never does.
-        const openOnce = async () => (model ??= await (await import("../model.js")).openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {}));
+        const open = async (path: string) => (await import("../model.js")).openModel(path, flags.threads !== undefined ? { threads: flags.threads } : {});
+        const openOnce = async () => (model ??= await open(modelPath));
         try {
           if (flags.layers !== undefined) {
             try {
@@ -180,7 +181,7 @@ the nearest valid set named; --force overrides.`,
             const m = await openOnce();
             const p1 = engineProgress("perplexity (before)", flags.evalCtx, interactive);
             const pplBefore = await m.perplexity(text.text, { ...options, onProgress: p1.onProgress }).finally(() => p1.display.stop());
-            const pruned = await (await import("../model.js")).openModel(flags.output, flags.threads !== undefined ? { threads: flags.threads } : {});
+            const pruned = await open(flags.output);
             const p2 = engineProgress("perplexity (after)", flags.evalCtx, interactive);
             const pplAfter = await pruned.perplexity(text.text, { ...options, onProgress: p2.onProgress }).finally(() => {
               p2.display.stop();

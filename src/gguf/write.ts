@@ -327,19 +327,19 @@ function outputError(error: unknown, outputPath: string): unknown {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code !== "string" || !/^E[A-Z]+$/.test(code)) return error;
   const dir = dirname(resolve(outputPath));
-  const why: Record<string, string> = {
-    ENOENT: `its folder ${dir} does not exist`,
-    ENOTDIR: `${dir} is not a folder`,
-    EACCES: `no permission to create files in ${dir}`,
-    EPERM: `no permission to create files in ${dir}`,
-    EROFS: `${dir} is on a read-only file system`,
-    ENOSPC: "the disk is full",
-    EDQUOT: "the disk quota is exhausted",
-    EISDIR: "it is a folder",
+  // The output could not be created at all (ERR_FILE_OPEN), or failed while being written.
+  const known: Record<string, [string, string]> = {
+    ENOENT: ["ERR_FILE_OPEN", `its folder ${dir} does not exist`],
+    ENOTDIR: ["ERR_FILE_OPEN", `${dir} is not a folder`],
+    EACCES: ["ERR_FILE_OPEN", `no permission to create files in ${dir}`],
+    EPERM: ["ERR_FILE_OPEN", `no permission to create files in ${dir}`],
+    EROFS: ["ERR_FILE_OPEN", `${dir} is on a read-only file system`],
+    ENOSPC: ["ERR_FILE_WRITE", "the disk is full"],
+    EDQUOT: ["ERR_FILE_WRITE", "the disk quota is exhausted"],
+    EISDIR: ["ERR_FILE_WRITE", "it is a folder"],
   };
-  const reason = why[code] ?? (error as Error).message;
-  const opening = code === "ENOENT" || code === "ENOTDIR" || code === "EACCES" || code === "EPERM" || code === "EROFS";
-  return new ShortgptError(opening ? "ERR_FILE_OPEN" : "ERR_FILE_WRITE", `cannot write ${outputPath}: ${reason} (nothing was written)`, { cause: error });
+  const [ourCode, reason] = known[code] ?? ["ERR_FILE_WRITE", (error as Error).message];
+  return new ShortgptError(ourCode, `cannot write ${outputPath}: ${reason} (nothing was written)`, { cause: error });
 }
 
 /** Groups copy ranges by source file, keeping order, with bytes before each group. */

@@ -1,8 +1,10 @@
 /**
- * `shortgpt bench`: the JSON object's shape and consistency, the table, the
- * speed-up of a pruned model, usage errors, and the llama.cpp column dropped
- * with a note when node-llama-cpp cannot be found (as for a user who
- * installed shortgpt from npm without it).
+ * `shortgpt bench`: the JSON object's shape and consistency (medians, each
+ * side's runs and spread, the ratios' per-round spread and trust flags with a
+ * warning for each untrusted one), the table, the speed-up of a pruned model,
+ * usage errors, and the llama.cpp column dropped with a note when
+ * node-llama-cpp cannot be found (as for a user who installed shortgpt from
+ * npm without it). The trust rule itself is tested in bench-stats.test.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,7 +12,7 @@ import { join } from "node:path";
 
 import { afterAll, describe, expect, it } from "vitest";
 
-import type { BenchReport } from "../src/cli/bench.js";
+import type { BenchReport, EngineBench } from "../src/cli/bench.js";
 import { pruneLayers } from "../src/gguf/prune.js";
 import { runCli } from "./helpers/cli.js";
 import { SHARED_DATA, STORIES_PATH } from "./helpers/data.js";
@@ -40,6 +42,13 @@ function expectEngine(e: unknown): void {
   // Rates are the medians' tokens over seconds: 64 prompt tokens, 8 decode steps.
   expect(x.prefillTokensPerSecond).toBeCloseTo(64 / x.prefillSeconds, 6);
   expect(x.decodeTokensPerSecond).toBeCloseTo(8 / x.decodeSeconds, 6);
+  // Every run is kept (2 here), and the spread is over them.
+  const { runs, spread } = e as EngineBench;
+  expect(runs.prefillSeconds).toHaveLength(2);
+  expect(runs.decodeSeconds).toHaveLength(2);
+  expect(spread.prefillTokensPerSecond.median).toBeCloseTo(x.prefillTokensPerSecond, 6);
+  expect(spread.prefillTokensPerSecond.min).toBeCloseTo(64 / Math.max(...runs.prefillSeconds), 6);
+  expect(spread.decodeTokensPerSecond.max).toBeCloseTo(8 / Math.min(...runs.decodeSeconds), 6);
   // A Node process holding a model: tens of MiB, not bytes or terabytes.
   expect(x.peakRssBytes).toBeGreaterThan(20 * 2 ** 20);
   expect(x.peakRssBytes).toBeLessThan(4 * 2 ** 30);
@@ -70,14 +79,22 @@ describe.skipIf(!SHARED_DATA)("shortgpt bench", () => {
     expect(c.shortgpt.decode).toBeCloseTo(b!.shortgpt.decodeTokensPerSecond / a!.shortgpt.decodeTokensPerSecond, 12);
     expect(c.shortgpt.prefill).toBeCloseTo(b!.shortgpt.prefillTokensPerSecond / a!.shortgpt.prefillTokensPerSecond, 12);
     expect(c.llamaCpp!.decode).toBeCloseTo(b!.llamaCpp!.decodeTokensPerSecond / a!.llamaCpp!.decodeTokensPerSecond, 12);
+    // Round by round: run r of the first model over run r of the second, and one warning per untrusted ratio.
+    const rounds = a!.shortgpt.runs.prefillSeconds.map((s, r) => s / b!.shortgpt.runs.prefillSeconds[r]!);
+    expect(c.shortgpt.prefillRounds.min).toBeCloseTo(Math.min(...rounds), 12);
+    expect(c.shortgpt.prefillRounds.max).toBeCloseTo(Math.max(...rounds), 12);
+    const flags = [c.shortgpt, c.llamaCpp!].flatMap((e) => [e.trusted.prefill, e.trusted.decode]);
+    expect(report.warnings).toHaveLength(flags.filter((t) => !t).length);
+    for (const w of report.warnings) expect(w).toMatch(/^(shortgpt|llama\.cpp) (prefill|decode), second vs first model: .* too noisy to trust/);
   });
 
   it("the table, and without node-llama-cpp a note instead of its column", () => {
     const table = cli([STORIES_PATH, ...SMALL]);
     expect(table.status, table.stderr).toBe(0);
-    expect(table.stdout).toMatch(/64-token prompt .* 8 generated tokens, 1 thread, median of 2 runs/);
-    expect(table.stdout).toMatch(/stories260K\.gguf\s+5\s+260\.0 K\s+1\.01 MiB\s+shortgpt\s+[\d.]+\s+[\d.]+\s+[\d.]+ MiB/);
-    expect(table.stdout).toMatch(/\n\s+llama\.cpp\s+[\d.]+\s+[\d.]+\s+[\d.]+ MiB/);
+    expect(table.stdout).toMatch(/64-token prompt .* 8 generated tokens, 1 thread, median \(min-max\) of 2 interleaved runs/);
+    const rate = String.raw`[\d.]+(?: \([\d.]+-[\d.]+\))?`;
+    expect(table.stdout).toMatch(new RegExp(String.raw`stories260K\.gguf\s+5\s+260\.0 K\s+1\.01 MiB\s+shortgpt\s+${rate}\s+${rate}\s+[\d.]+ MiB`));
+    expect(table.stdout).toMatch(new RegExp(String.raw`\n\s+llama\.cpp\s+${rate}\s+${rate}\s+[\d.]+ MiB`));
     expect(table.stdout).not.toContain("second vs first");
 
     // A resolve hook that makes node-llama-cpp unfindable, in the CLI process and its workers.

@@ -1,20 +1,22 @@
 // Prompt processing (a 512-token batch from position 0, logits for the last
 // position) with shortgpt's engine against llama.cpp through node-llama-cpp,
 // same model file, same thread count, same token ids, in the same run. Each
-// side runs in its own process (peak RSS is per process), the two alternate,
-// and the table quotes medians; ours also reports where its time goes.
+// side runs in its own process (peak RSS is per process); both stay alive and
+// their passes interleave (round r runs each once, the order alternating), so
+// a change in the machine's load hits both alike. The table quotes medians,
+// min-max and the per-round ratios, flags a ratio too noisy to trust
+// (src/cli/bench-stats.ts), and shows where our time goes.
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 
-import { median, runMeasured } from "./_stats.mjs";
+import { compareTimes, formatComparison, median, spreadOf, startWorker, warningsMarkdown } from "./_stats.mjs";
 
 export const description =
-  "Prompt processing, 512 tokens in one batch: shortgpt's CPU engine vs llama.cpp (node-llama-cpp 3.21.1) on the same file and thread count, alternating processes; medians of 10 runs each.";
+  "Prompt processing, 512 tokens in one batch: shortgpt's CPU engine vs llama.cpp (node-llama-cpp 3.21.1) on the same file and thread count, passes interleaved; medians (min-max) of 10 passes each.";
 
 const TOKENS = 512;
-const ROUNDS = 2;
-const RUNS_PER_PROCESS = 5;
+const ROUNDS = 10;
 
 const STEPS = [
   ["qkv", "Q/K/V projections"],
@@ -54,42 +56,40 @@ export async function run({ log, root, args }) {
     if (ids.length < TOKENS) throw new Error(`${m.label}: the text gave only ${ids.length} tokens`);
     const idsPath = join(work, `forward-${m.id}.json`);
     writeFileSync(idsPath, JSON.stringify(ids));
-    const ours = [];
-    const theirs = [];
-    let oursRss = 0;
-    let theirRss = 0;
-    let profile;
-    const ratios = [];
     const loads = [os.loadavg()[0]];
-    for (let round = 0; round < ROUNDS; round++) {
-      const a = await runMeasured(process.execPath, [worker, "ours", path, String(threads), String(RUNS_PER_PROCESS), idsPath]);
-      const b = await runMeasured(process.execPath, [worker, "llama", path, String(threads), String(RUNS_PER_PROCESS), idsPath]);
-      const ra = JSON.parse(a.stdout.trim().split("\n").pop());
-      const rb = JSON.parse(b.stdout.trim().split("\n").pop());
-      ours.push(...ra.seconds);
-      theirs.push(...rb.seconds);
-      oursRss = Math.max(oursRss, a.maxRssBytes ?? 0);
-      theirRss = Math.max(theirRss, b.maxRssBytes ?? 0);
-      profile = ra.profile;
-      ratios.push(median(rb.seconds) / median(ra.seconds));
-      loads.push(os.loadavg()[0]);
-      log(`${m.label}: round ${round + 1}: shortgpt median ${median(ra.seconds).toFixed(3)} s, llama.cpp median ${median(rb.seconds).toFixed(3)} s`);
+    const workers = {};
+    try {
+      for (const side of ["ours", "llama"]) workers[side] = await startWorker(process.execPath, [worker, side, path, String(threads), idsPath]);
+      const seconds = { ours: [], llama: [] };
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const side of round % 2 === 0 ? ["ours", "llama"] : ["llama", "ours"]) seconds[side].push((await workers[side].request("run")).seconds);
+        loads.push(os.loadavg()[0]);
+      }
+      const ours = await workers.ours.finish();
+      const theirs = await workers.llama.finish();
+      const comparison = compareTimes(seconds.llama, seconds.ours, `${m.label}: shortgpt vs llama.cpp prefill`);
+      log(`${m.label}: shortgpt median ${median(seconds.ours).toFixed(3)} s, llama.cpp median ${median(seconds.llama).toFixed(3)} s, ${formatComparison(comparison)}`);
+      rows.push({ ...m, ours: spreadOf(seconds.ours), theirs: spreadOf(seconds.llama), oursRss: ours.maxRssBytes ?? 0, theirRss: theirs.maxRssBytes ?? 0, profile: ours.last.profile, comparison, loads });
+    } finally {
+      for (const w of Object.values(workers)) w.kill();
     }
-    rows.push({ ...m, ours: median(ours), theirs: median(theirs), oursRss, theirRss, profile, ratios, loads });
   }
 
+  const rate = (s) => `${(TOKENS / s.median).toFixed(0)} (${(TOKENS / s.max).toFixed(0)}-${(TOKENS / s.min).toFixed(0)}) tok/s`;
   const lines = [
-    `| model | shortgpt | llama.cpp | speed vs llama.cpp | per process pair | peak RSS shortgpt | peak RSS llama.cpp |`,
-    `| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
+    `| model | shortgpt | llama.cpp | speed vs llama.cpp (per-round range) | peak RSS shortgpt | peak RSS llama.cpp |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: |`,
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${(TOKENS / r.ours).toFixed(0)} tok/s (${r.ours.toFixed(3)} s) | ${(TOKENS / r.theirs).toFixed(0)} tok/s (${r.theirs.toFixed(3)} s) | ${(r.theirs / r.ours).toFixed(2)}× | ${r.ratios.map((x) => `${x.toFixed(2)}×`).join(", ")} | ${(r.oursRss / 2 ** 20).toFixed(0)} MiB | ${(r.theirRss / 2 ** 20).toFixed(0)} MiB |`,
+        `| ${r.label} | ${rate(r.ours)} | ${rate(r.theirs)} | ${formatComparison(r.comparison)} | ${(r.oursRss / 2 ** 20).toFixed(0)} MiB | ${(r.theirRss / 2 ** 20).toFixed(0)} MiB |`,
     ),
     "",
     `${threads} threads on both sides; ${TOKENS} tokens of English text (nlp-corpus) per pass, one sequence from position 0, logits for the last position only; ` +
-      `llama.cpp with its defaults (flash attention "auto", F16 KV cache, batch = ubatch = ${TOKENS}). Each side runs ${ROUNDS} processes × ${RUNS_PER_PROCESS} timed passes after a warm-up pass; ` +
-      "the ratio is llama.cpp's time / ours (above 1 = shortgpt faster), overall and per pair of processes. Peak RSS is the whole process (/usr/bin/time), weights mapped from the page cache. " +
-      `The machine was shared with other work (1-minute load average ${Math.min(...rows.flatMap((r) => r.loads)).toFixed(1)}–${Math.max(...rows.flatMap((r) => r.loads)).toFixed(1)} on ${os.cpus().length} cores): absolute speeds move with the load, and so, less, does the ratio (the per-pair column shows by how much in this run).`,
+      `llama.cpp with its defaults (flash attention "auto", F16 KV cache, batch = ubatch = ${TOKENS}). Each side runs in one process: a warm-up pass, then ${ROUNDS} timed passes interleaved with the other side's ` +
+      "(round r runs each side once, the order alternating). Speeds are medians with the passes' min-max; the ratio is llama.cpp's median time / ours (above 1 = shortgpt faster), with the range of the per-round ratios. " +
+      "Peak RSS is the whole process (/usr/bin/time), weights mapped from the page cache. " +
+      `The machine was shared with other work (1-minute load average ${Math.min(...rows.flatMap((r) => r.loads)).toFixed(1)}–${Math.max(...rows.flatMap((r) => r.loads)).toFixed(1)} on ${os.cpus().length} cores).`,
+    ...(warningsMarkdown(rows.map((r) => r.comparison)) ? ["", warningsMarkdown(rows.map((r) => r.comparison))] : []),
     "",
     "Where shortgpt's time goes (share of the timed passes, from the engine's own per-step clock):",
     "",

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, statSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 
-import { median } from "./_stats.mjs";
+import { compareTimes, formatComparison, median, warningsMarkdown } from "./_stats.mjs";
 
 export const description =
   "CPU matmul Y[T×n_out] = X[T×n_in]·Wᵀ per weight format (activation conversion included), medians of repeated calls; llama.cpp prompt processing on one-format models in the same run.";
@@ -145,6 +145,7 @@ async function llamaComparison({ root, log, threadsList, kernels }) {
     out[format] = {};
     const theirs = Object.fromEntries(threadsList.map((t) => [t, []]));
     const ours = Object.fromEntries(threadsList.map((t) => [t, []]));
+    const oursPerRound = Object.fromEntries(threadsList.map((t) => [t, []])); // median call of each round
     // Rounds alternate llama.cpp and ours and the thread counts, so both see the same
     // load on this shared machine; the first round warms caches and is dropped.
     for (let round = 0; round < 4; round++) {
@@ -160,11 +161,18 @@ async function llamaComparison({ root, log, threadsList, kernels }) {
         if (round > 0) {
           theirs[threads].push(seconds);
           ours[threads].push(...mine);
+          oursPerRound[threads].push(median(Array.from(mine)));
         }
       }
     }
     for (const threads of threadsList) {
-      out[format][threads] = { theirs: flops / median(theirs[threads]) / 1e9, ours: gflops(4096, 4096, T, median(ours[threads])) };
+      // Seconds per FLOP on each side, round by round: their ratio is our GFLOP/s over llama.cpp's.
+      const comparison = compareTimes(
+        theirs[threads].map((s) => s / flops),
+        oursPerRound[threads].map((s) => s / (2 * 4096 * 4096 * T)),
+        `${format}, ${threads} thread${threads > 1 ? "s" : ""}: ours vs llama.cpp`,
+      );
+      out[format][threads] = { theirs: flops / median(theirs[threads]) / 1e9, ours: gflops(4096, 4096, T, median(ours[threads])), comparison };
       log(`${format} threads=${threads}: llama.cpp ${fmt(out[format][threads].theirs)}, ours ${fmt(out[format][threads].ours)} GFLOP/s`);
     }
     await model.dispose();
@@ -273,18 +281,22 @@ export async function run({ log, root }) {
   lines.push(`Scalar reference path (SHORTGPT_SIMD=scalar), Q4_0 576×1536 T=32, 1 thread: ${fmt(scalarGflops)} GFLOP/s (${simd.active}: ${fmt(results.Q4_0.small[32][1] / scalarGflops)}× faster).`);
   lines.push("");
   if (llamaCpp.results) {
-    lines.push(`**llama.cpp** (node-llama-cpp, llama.cpp ${llamaCpp.release.repo} ${llamaCpp.release.release}, CPU): prompt processing of 512 tokens in one batch on a one-block llama model whose seven matrices are 4096×4096 of the format (vocabulary 256), counted as matmul GFLOP/s (the attention, norms and activation quantization it also does are not counted, so its figure is slightly understated). Ours: the same seven 4096×4096 T=512 matmuls, measured in alternation with llama.cpp (3 rounds after a warm-up round), so both saw the same machine load; medians.`);
+    lines.push(`**llama.cpp** (node-llama-cpp, llama.cpp ${llamaCpp.release.repo} ${llamaCpp.release.release}, CPU): prompt processing of 512 tokens in one batch on a one-block llama model whose seven matrices are 4096×4096 of the format (vocabulary 256), counted as matmul GFLOP/s (the attention, norms and activation quantization it also does are not counted, so its figure is slightly understated). Ours: the same seven 4096×4096 T=512 matmuls, measured in alternation with llama.cpp (3 rounds after a warm-up round), so both saw the same machine load; medians, and a ratio whose rounds differ by more than 25% flagged as too noisy to trust.`);
     lines.push("");
     lines.push(`| format | ${threadsList.map((t) => `ours ${t}T | llama.cpp ${t}T | ratio ${t}T`).join(" | ")} |`);
     lines.push(`| --- | ${threadsList.map(() => "---: | ---: | ---:").join(" | ")} |`);
     for (const format of LLAMA_FORMATS) {
       const cells = threadsList.map((t) => {
-        const { ours, theirs } = llamaCpp.results[format][t];
-        return `${fmt(ours)} | ${fmt(theirs)} | **${(ours / theirs).toFixed(2)}×**`;
+        const { ours, theirs, comparison } = llamaCpp.results[format][t];
+        return `${fmt(ours)} | ${fmt(theirs)} | **${formatComparison(comparison)}**`;
       });
       lines.push(`| ${format} | ${cells.join(" | ")} |`);
     }
     lines.push("");
+    lines.push("The ratio is ours over llama.cpp's GFLOP/s from the medians, with the range of the round-by-round ratios in parentheses.");
+    lines.push("");
+    const noisy = warningsMarkdown(LLAMA_FORMATS.flatMap((f) => threadsList.map((t) => llamaCpp.results[f][t].comparison)));
+    if (noisy) lines.push(noisy, "");
   } else {
     lines.push(`llama.cpp comparison skipped: ${llamaCpp.skipped}.`);
     lines.push("");

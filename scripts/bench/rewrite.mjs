@@ -2,10 +2,13 @@
 // same run: throughput ratio and peak RSS. Two inputs: the largest real model
 // in the cache (Gemma 3 270M) and a 2 GiB synthetic dense model (real bytes,
 // no holes) so the rewrite's memory can be seen not to grow with the model.
+// The sides alternate run by run; the per-run ratios show how far each median
+// ratio can be trusted (src/cli/bench-stats.ts flags one whose runs differ by
+// more than 25%).
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
-import { median, runMeasured } from "./_stats.mjs";
+import { compareTimes, formatComparison, median, runMeasured, warningsMarkdown } from "./_stats.mjs";
 
 export const description =
   "`shortgpt prune` (remove a quarter of the blocks) against `cp` of a file of the pruned size, same run, alternating; medians of 5.";
@@ -91,6 +94,10 @@ export async function run({ log, root }) {
       cp: median(cps),
       cpSync: median(cpSyncs),
       rss,
+      // baseline time / ours, run by run: above 1, shortgpt is faster.
+      vsCpSyncInner: compareTimes(cpSyncs, oursInner, `${input.label}: rewrite vs cp + sync`),
+      vsCpSyncProcess: compareTimes(cpSyncs, ours, `${input.label}: shortgpt prune process vs cp + sync`),
+      vsCpInner: compareTimes(cps, oursInner, `${input.label}: rewrite vs plain cp`),
     });
   }
 
@@ -99,10 +106,11 @@ export async function run({ log, root }) {
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${r.mib.toFixed(0)} MiB | ${r.ours.toFixed(3)} s | ${r.inner.toFixed(3)} s (${(r.mib / r.inner).toFixed(0)} MiB/s) | ${r.cp.toFixed(3)} s | ${r.cpSync.toFixed(3)} s (${(r.mib / r.cpSync).toFixed(0)} MiB/s) | ${(r.cpSync / r.inner).toFixed(2)}× | ${(r.cpSync / r.ours).toFixed(2)}× | ${(r.cp / r.inner).toFixed(2)}× | ${(r.rss / 2 ** 20).toFixed(0)} MiB |`,
+        `| ${r.label} | ${r.mib.toFixed(0)} MiB | ${r.ours.toFixed(3)} s | ${r.inner.toFixed(3)} s (${(r.mib / r.inner).toFixed(0)} MiB/s) | ${r.cp.toFixed(3)} s | ${r.cpSync.toFixed(3)} s (${(r.mib / r.cpSync).toFixed(0)} MiB/s) | ${formatComparison(r.vsCpSyncInner)} | ${formatComparison(r.vsCpSyncProcess)} | ${formatComparison(r.vsCpInner)} | ${(r.rss / 2 ** 20).toFixed(0)} MiB |`,
     ),
+    ...(warningsMarkdown(rows.flatMap((r) => [r.vsCpSyncInner, r.vsCpSyncProcess, r.vsCpInner])) ? ["", warningsMarkdown(rows.flatMap((r) => [r.vsCpSyncInner, r.vsCpSyncProcess, r.vsCpInner]))] : []),
     "",
-    "Ratios are baseline time / shortgpt time for the same number of output bytes (1.00× = as fast). " +
+    "Ratios are baseline median time / shortgpt median time for the same number of output bytes (1.00× = as fast), with the range of the run-by-run ratios in parentheses. " +
       "shortgpt fsyncs the output before renaming it into place, so `cp` followed by `sync FILE` is the like-for-like baseline; plain `cp` leaves the data in the page cache. " +
       "\"Process\" includes starting Node.js and parsing the header (262k-token vocabulary for Gemma); \"rewrite\" is the `seconds` the command reports. " +
       "All read from the page cache after a warm-up run. Peak RSS is the whole `shortgpt` process (/usr/bin/time).",

@@ -6,19 +6,21 @@
 // tokenization, window cutting and the metrics on our side. llama.cpp runs
 // two ways (a window per batch; 8 windows per batch, as llama-perplexity
 // fills batches) and the faster one is the reference. Each side runs in its
-// own process (peak RSS is per process); the sides alternate for ROUNDS.
+// own process (peak RSS is per process); the sides alternate for ROUNDS, and
+// the per-round ratios show how far the median ratio can be trusted
+// (src/cli/bench-stats.ts flags it when they differ by more than 25%).
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 
-import { median, runMeasured } from "./_stats.mjs";
+import { compareTimes, formatComparison, median, runMeasured, spreadOf, warningsMarkdown } from "./_stats.mjs";
 
 export const description =
   "Scoring overhead: `shortgpt score` (model.score, 64 windows × 256 tokens, SmolLM2-135M Q4_1) vs llama.cpp (node-llama-cpp 3.21.1) only prefilling the same windows, same file and threads, alternating processes.";
 
 const CTX = 256;
 const WINDOWS = 64;
-const ROUNDS = 2;
+const ROUNDS = 3;
 const SIDES = [
   ["ours", "shortgpt score"],
   ["llama-1", "llama.cpp prefill, 1 window per batch"],
@@ -52,7 +54,6 @@ export async function run({ log, root, args }) {
   const worker = join(root, "scripts", "bench", "_score-worker.mjs");
   const seconds = Object.fromEntries(SIDES.map(([id]) => [id, []]));
   const rss = Object.fromEntries(SIDES.map(([id]) => [id, 0]));
-  const ratios = [];
   const loads = [os.loadavg()[0]];
   for (let round = 0; round < ROUNDS; round++) {
     const got = {};
@@ -66,22 +67,23 @@ export async function run({ log, root, args }) {
       loads.push(os.loadavg()[0]);
       log(`round ${round + 1}: ${label}: ${out.seconds.toFixed(2)} s`);
     }
-    ratios.push(got.ours / Math.min(got["llama-1"], got["llama-8"]));
   }
 
   const tokens = WINDOWS * CTX;
-  const best = Math.min(median(seconds["llama-1"]), median(seconds["llama-8"]));
-  const ratio = median(seconds.ours) / best;
+  // The reference is llama.cpp's faster way (by median); the overhead is our time over its, round by round too.
+  const best = median(seconds["llama-1"]) <= median(seconds["llama-8"]) ? "llama-1" : "llama-8";
+  const overhead = compareTimes(seconds.ours, seconds[best], "scoring overhead (shortgpt score / llama.cpp prefill)");
   const mib = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   const lines = [
-    `| side | time (median of ${ROUNDS}) | tokens/s | peak RSS |`,
+    `| side | time: median (min-max) of ${ROUNDS} | tokens/s | peak RSS |`,
     `| --- | ---: | ---: | ---: |`,
     ...SIDES.map(([id, label]) => {
-      const s = median(seconds[id]);
-      return `| ${label} | ${s.toFixed(2)} s | ${(tokens / s).toFixed(0)} | ${mib(rss[id])} |`;
+      const s = spreadOf(seconds[id]);
+      return `| ${label} | ${s.median.toFixed(2)} s (${s.min.toFixed(2)}-${s.max.toFixed(2)}) | ${(tokens / s.median).toFixed(0)} | ${mib(rss[id])} |`;
     }),
     "",
-    `**Scoring overhead: ${ratio.toFixed(2)}×** (shortgpt score time / llama.cpp's faster prefill time; per round: ${ratios.map((x) => `${x.toFixed(2)}×`).join(", ")}).`,
+    `**Scoring overhead: ${formatComparison(overhead)}** (shortgpt score's median time / that of llama.cpp's faster way, ${SIDES.find(([id]) => id === best)[1]}; in parentheses the same ratio round by round).`,
+    ...(overhead.trusted ? [] : ["", warningsMarkdown([overhead])]),
     "",
     `SmolLM2-135M Q4_1, ${WINDOWS} windows × ${CTX} tokens (${tokens.toLocaleString("en-US")} tokens) of English text from nlp-corpus (the demo's calibration documents), ${threads} threads on every side. ` +
       "shortgpt's time is the whole `model.score` call (tokenizing the text, cutting the windows, the forward pass with the BI / relative-magnitude / angular hooks at every block boundary, the metrics); " +

@@ -6,11 +6,12 @@
 // special-token splitting grows quadratically with the number of pieces it
 // cuts a single input into (Gemma 3's "\n" tokens make 10 MB in one call take
 // minutes there), so one call per 10 MB would measure that, not tokenizing.
-// Our one-call time is reported too.
+// Our one-call time is reported too. The per-run ratios (the runs alternate)
+// show how far the median ratio can be trusted (src/cli/bench-stats.ts).
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { median } from "./_stats.mjs";
+import { compareTimes, formatComparison, median, spreadOf, warningsMarkdown } from "./_stats.mjs";
 
 export const description =
   "Tokenizing 10 MB of English text (WikiText-2 and Project Gutenberg, in ~64 KB pieces) with the two PyPI models' vocabularies: shortgpt vs llama.cpp (node-llama-cpp 3.21.1) in the same process, alternating, median of 5 runs after a warm-up; ids checked identical.";
@@ -117,20 +118,27 @@ export async function run({ log, root }) {
 
     const oursS = median(oursTimes);
     const refS = median(refTimes);
-    rows.push({ label: model.label, tokens, oursMBs: bytes / 1e6 / oursS, refMBs: bytes / 1e6 / refS, ratio: refS / oursS, wholeMBs: bytes / 1e6 / median(whole), oursLoad, refLoad });
-    log(`${model.id}: ours ${(bytes / 1e6 / oursS).toFixed(1)} MB/s, llama.cpp ${(bytes / 1e6 / refS).toFixed(1)} MB/s`);
+    const comparison = compareTimes(refTimes, oursTimes, `${model.label}: shortgpt vs llama.cpp tokenizing`);
+    const mbs = (times) => {
+      const s = spreadOf(times);
+      return { median: bytes / 1e6 / s.median, min: bytes / 1e6 / s.max, max: bytes / 1e6 / s.min };
+    };
+    rows.push({ label: model.label, tokens, ours: mbs(oursTimes), ref: mbs(refTimes), comparison, wholeMBs: bytes / 1e6 / median(whole), oursLoad, refLoad });
+    log(`${model.id}: ours ${(bytes / 1e6 / oursS).toFixed(1)} MB/s, llama.cpp ${(bytes / 1e6 / refS).toFixed(1)} MB/s, ${formatComparison(comparison)}`);
   }
 
   const fmt = (x, d = 1) => x.toFixed(d);
+  const range = (s, d) => `${fmt(s.median, d)} (${fmt(s.min, d)}-${fmt(s.max, d)})`;
   const markdown = [
-    `${(bytes / 1e6).toFixed(1)} MB of text in ${parts.length} pieces; 1 MB = 10^6 bytes of UTF-8. Single-threaded on both sides.`,
+    `${(bytes / 1e6).toFixed(1)} MB of text in ${parts.length} pieces; 1 MB = 10^6 bytes of UTF-8. Single-threaded on both sides. MB/s: median (min-max) of ${RUNS} runs; the ratio is llama.cpp's median time / ours, with the range of the per-run ratios.`,
     "",
     "| vocabulary | tokens | shortgpt MB/s | llama.cpp MB/s | shortgpt / llama.cpp | shortgpt, 10 MB in one call | vocab load: shortgpt / llama.cpp (vocab only) |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${r.tokens.toLocaleString("en-US")} | ${fmt(r.oursMBs)} | ${fmt(r.refMBs, 2)} | **${fmt(r.ratio)}×** | ${fmt(r.wholeMBs)} MB/s | ${fmt(r.oursLoad, 2)} s / ${fmt(r.refLoad, 2)} s |`,
+        `| ${r.label} | ${r.tokens.toLocaleString("en-US")} | ${range(r.ours, 1)} | ${range(r.ref, 2)} | **${formatComparison(r.comparison)}** | ${fmt(r.wholeMBs)} MB/s | ${fmt(r.oursLoad, 2)} s / ${fmt(r.refLoad, 2)} s |`,
     ),
+    ...(warningsMarkdown(rows.map((r) => r.comparison)) ? ["", warningsMarkdown(rows.map((r) => r.comparison))] : []),
     "",
     "Ids are identical to llama.cpp's on every piece (checked in the run). Ours: hand-written pre-tokenizer scanners over a",
     "Unicode 15.1 table, one trie pass for special tokens, merge queues over typed arrays (no string per candidate pair),",

@@ -1,21 +1,26 @@
 /**
  * One measured side of `shortgpt bench`, in a process of its own so that its
- * peak memory is its own. `shortgpt bench` starts it with
- * `node bench-worker.js` and writes one job (JSON) to its stdin:
+ * peak memory is its own. `shortgpt bench` starts one per engine and model
+ * (`node bench-worker.js`) and keeps them all alive, so that their runs can
+ * interleave: round r runs each side once, one after another, and a change in
+ * the machine's load hits every side of that round alike. It talks in lines
+ * over stdin and stdout:
  *
- *   { engine: "shortgpt" | "llama.cpp", model, threads, prompt: number[], gen, runs }
+ *   parent: { engine: "shortgpt" | "llama.cpp", model, threads, prompt: number[], gen }
+ *   worker: { ready: true, info }          after loading the model and one warm-up run
+ *   parent: run
+ *   worker: { prefillSeconds, decodeSeconds }   one timed run
+ *   parent: end                           (or closes stdin)
+ *   worker: { peakRssBytes }              and exits
  *
- * It runs one warm-up generation (pages the weights in), then `runs` timed
- * ones: the prompt in one batch from position 0 and its first token
+ * A run is the prompt in one batch from position 0 and its first token
  * (prefill), then `gen` more tokens one at a time (decode, greedy, end of
- * generation ignored). It prints one JSON line:
- *
- *   { prefillSeconds: number[], decodeSeconds: number[], peakRssBytes, info }
- *
- * llama.cpp runs through node-llama-cpp (loaded only here, dynamically: it is
- * optional) with its defaults on the CPU (flash attention "auto", f16 KV
- * cache), the prompt in one batch, its own per-token scheduling included.
+ * generation ignored). llama.cpp runs through node-llama-cpp (loaded only
+ * here, dynamically: it is optional) with its defaults on the CPU (flash
+ * attention "auto", f16 KV cache), the prompt in one batch, its own per-token
+ * scheduling included.
  */
+import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
 
 import { openModel } from "../model.js";
@@ -26,40 +31,30 @@ export interface BenchJob {
   threads: number;
   prompt: number[];
   gen: number;
-  runs: number;
 }
 
-export interface BenchSample {
-  prefillSeconds: number[];
-  decodeSeconds: number[];
-  peakRssBytes: number;
+/** One timed run. */
+export interface BenchRun {
+  prefillSeconds: number;
+  decodeSeconds: number;
+}
+
+/** A side ready to run: `run` times one run, `close` releases the model. */
+interface Side {
   info: string;
+  run(): Promise<BenchRun>;
+  close(): Promise<void>;
 }
 
-async function readJob(): Promise<BenchJob> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return JSON.parse(Buffer.concat(chunks).toString("utf8")) as BenchJob;
-}
-
-async function runOurs(job: BenchJob): Promise<Omit<BenchSample, "peakRssBytes">> {
+async function openOurs(job: BenchJob): Promise<Side> {
   const model = await openModel(job.model, { threads: job.threads });
-  try {
-    // gen decode steps follow the prefill's token: gen + 1 tokens in all.
-    const once = () => model.generate(job.prompt, { maxTokens: job.gen + 1, ignoreEos: true });
-    await once();
-    const prefillSeconds: number[] = [];
-    const decodeSeconds: number[] = [];
-    for (let r = 0; r < job.runs; r++) {
-      const result = await once();
-      if (result.decodeSteps !== job.gen) throw new Error(`expected ${job.gen} decode steps, got ${result.decodeSteps}`);
-      prefillSeconds.push(result.prefillSeconds);
-      decodeSeconds.push(result.decodeSeconds);
-    }
-    return { prefillSeconds, decodeSeconds, info: `shortgpt ${model.info.backend} ${model.info.simd}, ${model.info.threads} threads` };
-  } finally {
-    model.close();
-  }
+  // gen decode steps follow the prefill's token: gen + 1 tokens in all.
+  const run = async (): Promise<BenchRun> => {
+    const result = await model.generate(job.prompt, { maxTokens: job.gen + 1, ignoreEos: true });
+    if (result.decodeSteps !== job.gen) throw new Error(`expected ${job.gen} decode steps, got ${result.decodeSteps}`);
+    return { prefillSeconds: result.prefillSeconds, decodeSeconds: result.decodeSeconds };
+  };
+  return { info: `shortgpt ${model.info.backend} ${model.info.simd}, ${model.info.threads} threads`, run, close: async () => model.close() };
 }
 
 // The subset of node-llama-cpp's API used here (it is an optional peer, not a type dependency).
@@ -79,47 +74,51 @@ interface NodeLlamaCpp {
   getLlama(options: object): Promise<{ loadModel(options: { modelPath: string }): Promise<LlamaModel>; llamaCppRelease: { release: string } }>;
 }
 
-async function runLlama(job: BenchJob): Promise<Omit<BenchSample, "peakRssBytes">> {
+async function openLlama(job: BenchJob): Promise<Side> {
   const name = "node-llama-cpp";
   const { getLlama } = (await import(name)) as NodeLlamaCpp;
   const llama = await getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true, logLevel: "error", progressLogs: false });
   const model = await llama.loadModel({ modelPath: job.model });
   // One slot more than used: a full node-llama-cpp context shifts (drops) tokens.
   const context = await model.createContext({ contextSize: job.prompt.length + job.gen + 2, batchSize: job.prompt.length, threads: job.threads, sequences: 1 });
-  try {
-    const sequence = context.getSequence();
-    const once = async () => {
-      await sequence.clearHistory();
-      const started = performance.now();
-      let firstAt = 0;
-      let count = 0;
-      for await (const token of sequence.evaluate(job.prompt, { temperature: 0, yieldEogToken: true })) {
-        void token;
-        if (count++ === 0) firstAt = performance.now();
-        if (count > job.gen) break;
-      }
-      const end = performance.now();
-      return { prefill: (firstAt - started) / 1000, decode: (end - firstAt) / 1000 };
-    };
-    await once();
-    const prefillSeconds: number[] = [];
-    const decodeSeconds: number[] = [];
-    for (let r = 0; r < job.runs; r++) {
-      const t = await once();
-      prefillSeconds.push(t.prefill);
-      decodeSeconds.push(t.decode);
+  const sequence = context.getSequence();
+  const run = async (): Promise<BenchRun> => {
+    await sequence.clearHistory();
+    const started = performance.now();
+    let firstAt = 0;
+    let count = 0;
+    for await (const token of sequence.evaluate(job.prompt, { temperature: 0, yieldEogToken: true })) {
+      void token;
+      if (count++ === 0) firstAt = performance.now();
+      if (count > job.gen) break;
     }
-    return { prefillSeconds, decodeSeconds, info: `llama.cpp ${llama.llamaCppRelease.release} via node-llama-cpp, CPU, ${job.threads} threads` };
-  } finally {
+    const end = performance.now();
+    return { prefillSeconds: (firstAt - started) / 1000, decodeSeconds: (end - firstAt) / 1000 };
+  };
+  const close = async () => {
     await context.dispose();
     await model.dispose();
-  }
+  };
+  return { info: `llama.cpp ${llama.llamaCppRelease.release} via node-llama-cpp, CPU, ${job.threads} threads`, run, close };
 }
 
-const job = await readJob();
-const sample = job.engine === "shortgpt" ? await runOurs(job) : await runLlama(job);
+function send(message: object): void {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity })[Symbol.asyncIterator]();
+const first = await lines.next();
+if (first.done) throw new Error("no job on stdin");
+const job = JSON.parse(first.value) as BenchJob;
+const side = job.engine === "shortgpt" ? await openOurs(job) : await openLlama(job);
+await side.run(); // warm-up: pages the weights in
+send({ ready: true, info: side.info });
+for (let line = await lines.next(); !line.done && line.value.trim() !== "end"; line = await lines.next()) {
+  if (line.value.trim() !== "run") throw new Error(`unknown request ${JSON.stringify(line.value)}`);
+  send(await side.run());
+}
+await side.close();
 // maxRSS is in kilobytes.
-const out: BenchSample = { ...sample, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
-process.stdout.write(`${JSON.stringify(out)}\n`);
+send({ peakRssBytes: process.resourceUsage().maxRSS * 1024 });
 // node-llama-cpp may keep handles open; the measurement is done.
 process.exit(0);

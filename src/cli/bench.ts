@@ -2,12 +2,16 @@
  * `shortgpt bench <model> [<pruned>]`: what a model costs to run, and with two
  * models what removing blocks bought. For each model: prefill tokens/s (a
  * prompt of --prompt tokens of English text from nlp-corpus, in one batch)
- * and decode tokens/s (--gen tokens, one at a time, greedy), medians of
- * --runs runs, with our engine and with llama.cpp when node-llama-cpp is
- * installed; the peak memory of each (every engine and model runs in a child
- * process of its own, so numbers are not mixed); file size and parameters.
+ * and decode tokens/s (--gen tokens, one at a time, greedy), with our engine
+ * and with llama.cpp when node-llama-cpp is installed; the peak memory of each
+ * (every engine and model runs in a child process of its own, so numbers are
+ * not mixed); file size and parameters. The processes stay alive and their
+ * --runs runs interleave round by round, so a change in the machine's load
+ * hits every side alike; medians are reported with their min-max, and a
+ * comparison whose rounds disagree too much is flagged (bench-stats.ts).
  */
-import { spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 import type { Command } from "commander";
@@ -18,8 +22,10 @@ import { ShortgptError } from "../errors.js";
 import { readGguf } from "../gguf/read.js";
 import { summarizeModel } from "../gguf/summary.js";
 import { architectureOf, optionalInteger } from "../gguf/metadata.js";
+import { spawnNode } from "../node-child.js";
 import type { Tokenizer } from "../tokenizer/index.js";
-import type { BenchJob, BenchSample } from "./bench-worker.js";
+import { compareTimes, formatComparison, median, spreadOf, type RatioComparison, type Spread } from "./bench-stats.js";
+import type { BenchJob, BenchRun } from "./bench-worker.js";
 import { action, formatBytes, formatCount, positiveInt, printJson, UsageError } from "./common.js";
 
 interface BenchFlags {
@@ -30,13 +36,17 @@ interface BenchFlags {
   json?: boolean;
 }
 
-/** One engine on one model: medians over the runs. */
+/** One engine on one model: medians over the runs, with their spread. */
 export interface EngineBench {
   readonly prefillTokensPerSecond: number;
   readonly decodeTokensPerSecond: number;
   /** Median seconds of the prompt's prefill (its first token included) and of the gen decode steps. */
   readonly prefillSeconds: number;
   readonly decodeSeconds: number;
+  /** Min, median and max over the runs. */
+  readonly spread: { readonly prefillTokensPerSecond: Spread; readonly decodeTokensPerSecond: Spread };
+  /** Every timed run, in round order (run r of every side ran in round r). */
+  readonly runs: { readonly prefillSeconds: readonly number[]; readonly decodeSeconds: readonly number[] };
   /** Peak resident memory of the process that ran it (weights mapped from the page cache included). */
   readonly peakRssBytes: number;
   readonly info: string;
@@ -53,6 +63,19 @@ export interface ModelBench {
   readonly llamaCpp: EngineBench | null;
 }
 
+/** One engine's second model relative to its first. */
+export interface EngineComparison {
+  /** Speed ratios of the medians (> 1 = the second model is faster) and the peak RSS ratio. */
+  readonly prefill: number;
+  readonly decode: number;
+  readonly peakRss: number;
+  /** The speed ratios round by round: min, median, max. */
+  readonly prefillRounds: Spread;
+  readonly decodeRounds: Spread;
+  /** False where a speed ratio's rounds disagree too much to trust it (the reason is in the report's `warnings`). */
+  readonly trusted: { readonly prefill: boolean; readonly decode: boolean };
+}
+
 /** `shortgpt bench --json` prints one of these. */
 export interface BenchReport {
   readonly settings: { readonly threads: number; readonly promptTokens: number; readonly genTokens: number; readonly runs: number; readonly text: string };
@@ -60,18 +83,14 @@ export interface BenchReport {
   readonly models: readonly ModelBench[];
   /** Second model relative to the first (with two models): speeds as ratios (> 1 = faster), sizes as fractions kept. */
   readonly comparison: {
-    readonly shortgpt: { readonly prefill: number; readonly decode: number; readonly peakRss: number };
-    readonly llamaCpp: { readonly prefill: number; readonly decode: number; readonly peakRss: number } | null;
+    readonly shortgpt: EngineComparison;
+    readonly llamaCpp: EngineComparison | null;
     readonly fileSize: number;
     readonly parameters: number;
     readonly blocks: number;
   } | null;
-}
-
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  /** Every comparison too noisy to trust, in words; empty when all are trusted. */
+  readonly warnings: readonly string[];
 }
 
 /** The first `count` tokens of nlp-corpus text through the model's tokenizer (BOS first where it adds one). */
@@ -96,39 +115,110 @@ function llamaCppResolvable(): boolean {
   }
 }
 
-/** Runs one job in a child process; rejects with the child's last stderr lines on failure. */
-function runWorker(job: BenchJob, signal: AbortSignal): Promise<BenchSample> {
-  const worker = fileURLToPath(new URL("./bench-worker.js", import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [worker], { stdio: ["pipe", "pipe", "pipe"], signal });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const last = stdout.trim().split("\n").pop() ?? "";
-      if (code === 0 && last.startsWith("{")) {
-        resolve(JSON.parse(last) as BenchSample);
-      } else {
-        const why = stderr.trim().split("\n").slice(-3).join(" ").slice(0, 400) || `exit code ${String(code)}`;
-        reject(new ShortgptError("ERR_BENCH_WORKER", `${job.engine} on ${job.model}: ${why}`));
-      }
-    });
-    child.stdin.end(JSON.stringify(job));
-  });
+/**
+ * One side (engine × model) in a child process of its own (bench-worker.ts): started, warmed
+ * up, then asked for one timed run at a time. Failures reject with ERR_BENCH_WORKER and the
+ * child's last stderr lines.
+ */
+class BenchWorker {
+  private readonly lines: AsyncIterator<string>;
+  private stderr = "";
+  private readonly exited: Promise<number | null>;
+
+  private constructor(
+    private readonly job: BenchJob,
+    private readonly child: ChildProcessWithoutNullStreams,
+  ) {
+    this.lines = createInterface({ input: child.stdout, crlfDelay: Infinity })[Symbol.asyncIterator]();
+    child.stderr.on("data", (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
+    this.exited = new Promise((resolve) => child.on("close", resolve));
+    child.on("error", () => {}); // reported by the read that follows, with stderr
+    child.stdin.on("error", () => {}); // likewise: a dead worker cannot take a request
+  }
+
+  /** Starts a worker and waits until it has loaded the model and done its warm-up run. */
+  static async start(job: BenchJob, signal: AbortSignal): Promise<BenchWorker> {
+    const script = fileURLToPath(new URL("./bench-worker.js", import.meta.url));
+    const worker = new BenchWorker(job, spawnNode(script, [], { stdio: ["pipe", "pipe", "pipe"], signal }) as ChildProcessWithoutNullStreams);
+    worker.child.stdin.write(`${JSON.stringify(job)}\n`);
+    worker.info = (await worker.read<{ ready: boolean; info: string }>()).info;
+    return worker;
+  }
+
+  info = "";
+
+  run(): Promise<BenchRun> {
+    this.child.stdin.write("run\n");
+    return this.read<BenchRun>();
+  }
+
+  /** Ends the worker; resolves to its peak RSS. */
+  async finish(): Promise<number> {
+    this.child.stdin.end("end\n");
+    const { peakRssBytes } = await this.read<{ peakRssBytes: number }>();
+    await this.exited;
+    return peakRssBytes;
+  }
+
+  kill(): void {
+    this.child.kill();
+  }
+
+  private async read<T>(): Promise<T> {
+    const next = await this.lines.next();
+    if (!next.done && next.value.startsWith("{")) return JSON.parse(next.value) as T;
+    const code = await this.exited;
+    const why = this.stderr.trim().split("\n").slice(-3).join(" ").slice(0, 400) || `exit code ${String(code)}`;
+    throw new ShortgptError("ERR_BENCH_WORKER", `${this.job.engine} on ${this.job.model}: ${why}`);
+  }
 }
 
-function summarize(sample: BenchSample, promptTokens: number, gen: number): EngineBench {
-  const prefill = median(sample.prefillSeconds);
-  const decode = median(sample.decodeSeconds);
+/** A side being measured: its worker (null once it failed) and its runs so far. */
+interface Side {
+  readonly model: number;
+  readonly engine: BenchJob["engine"];
+  worker: BenchWorker | null;
+  info: string;
+  readonly runs: BenchRun[];
+  peakRssBytes: number;
+}
+
+/** Tokens/s of the slowest, the median and the fastest run (the median as the headline figure computes it). */
+function rateSpread(seconds: readonly number[], tokens: number): Spread {
+  const s = spreadOf(seconds);
+  return { min: tokens / s.max, median: tokens / s.median, max: tokens / s.min };
+}
+
+function summarize(side: Side, promptTokens: number, gen: number): EngineBench {
+  const prefillSeconds = side.runs.map((r) => r.prefillSeconds);
+  const decodeSeconds = side.runs.map((r) => r.decodeSeconds);
+  const prefill = median(prefillSeconds);
+  const decode = median(decodeSeconds);
   return {
     prefillTokensPerSecond: promptTokens / prefill,
     decodeTokensPerSecond: gen / decode,
     prefillSeconds: prefill,
     decodeSeconds: decode,
-    peakRssBytes: sample.peakRssBytes,
-    info: sample.info,
+    spread: { prefillTokensPerSecond: rateSpread(prefillSeconds, promptTokens), decodeTokensPerSecond: rateSpread(decodeSeconds, gen) },
+    runs: { prefillSeconds, decodeSeconds },
+    peakRssBytes: side.peakRssBytes,
+    info: side.info,
+  };
+}
+
+/** Second model vs first for one engine: ratios of the medians, their rounds, and warnings for noisy ones. */
+function compareEngine(engine: string, first: EngineBench, second: EngineBench, warnings: string[]): EngineComparison {
+  const what = (metric: string) => `${engine} ${metric}, second vs first model`;
+  const prefill: RatioComparison = compareTimes(first.runs.prefillSeconds, second.runs.prefillSeconds, what("prefill"));
+  const decode: RatioComparison = compareTimes(first.runs.decodeSeconds, second.runs.decodeSeconds, what("decode"));
+  for (const c of [prefill, decode]) if (c.warning) warnings.push(c.warning);
+  return {
+    prefill: second.prefillTokensPerSecond / first.prefillTokensPerSecond,
+    decode: second.decodeTokensPerSecond / first.decodeTokensPerSecond,
+    peakRss: second.peakRssBytes / first.peakRssBytes,
+    prefillRounds: prefill.perRound,
+    decodeRounds: decode.perRound,
+    trusted: { prefill: prefill.trusted, decode: decode.trusted },
   };
 }
 
@@ -141,50 +231,78 @@ export interface BenchOptions {
   log?: (line: string) => void;
 }
 
-/** Measures one or two models (the second usually the first with blocks removed). */
+/**
+ * Measures one or two models (the second usually the first with blocks removed). Each engine ×
+ * model runs in a process of its own; once all have warmed up, run r of every side happens in
+ * round r, in an order that rotates from round to round.
+ */
 export async function benchModels(paths: readonly string[], options: BenchOptions): Promise<BenchReport> {
   const { loadTokenizer } = await import("../tokenizer/index.js");
   const log = options.log ?? (() => {});
   const llamaAvailable = llamaCppResolvable();
   const notes: string[] = llamaAvailable ? [] : ["node-llama-cpp is not installed (npm install node-llama-cpp to compare with llama.cpp)"];
-  const models: ModelBench[] = [];
-  for (const path of paths) {
+  const prepared = paths.map((path) => {
     const file = readGguf(path);
-    const summary = summarizeModel(file);
     const context = optionalInteger(file, `${architectureOf(file)}.context_length`);
     if (context !== undefined && options.prompt + options.gen + 1 > context) {
       throw new UsageError(`${path}: --prompt ${options.prompt} plus --gen ${options.gen} does not fit in the model's context of ${context} tokens`);
     }
-    const prompt = benchPrompt(loadTokenizer(file), options.prompt);
-    const job = (engine: BenchJob["engine"]): BenchJob => ({ engine, model: path, threads: options.threads, prompt, gen: options.gen, runs: options.runs });
-    log(`${path}: shortgpt, ${options.runs} runs`);
-    const ours = summarize(await runWorker(job("shortgpt"), options.signal), prompt.length, options.gen);
-    let theirs: EngineBench | null = null;
-    if (llamaAvailable) {
-      log(`${path}: llama.cpp, ${options.runs} runs`);
-      try {
-        theirs = summarize(await runWorker(job("llama.cpp"), options.signal), prompt.length, options.gen);
-      } catch (error) {
-        if (options.signal.aborted) throw error;
-        notes.push(`llama.cpp could not run ${path}: ${(error as Error).message}`);
-      }
-    }
-    models.push({
-      path,
-      architecture: summary.architecture,
-      blockCount: summary.blockCount,
-      parameters: summary.parameters,
-      fileSize: summary.fileSize,
-      shortgpt: ours,
-      llamaCpp: theirs,
-    });
-  }
-  const [a, b] = models;
-  const ratios = (x: EngineBench, y: EngineBench) => ({
-    prefill: y.prefillTokensPerSecond / x.prefillTokensPerSecond,
-    decode: y.decodeTokensPerSecond / x.decodeTokensPerSecond,
-    peakRss: y.peakRssBytes / x.peakRssBytes,
+    return { path, summary: summarizeModel(file), prompt: benchPrompt(loadTokenizer(file), options.prompt) };
   });
+  const engines: BenchJob["engine"][] = llamaAvailable ? ["shortgpt", "llama.cpp"] : ["shortgpt"];
+  const sides: Side[] = prepared.flatMap((_, model) => engines.map((engine) => ({ model, engine, worker: null, info: "", runs: [], peakRssBytes: 0 })));
+
+  // shortgpt's failures end the bench; llama.cpp's leave its column out, with a note.
+  const attempt = async (side: Side, step: (worker: BenchWorker) => Promise<void>) => {
+    try {
+      await step(side.worker!);
+    } catch (error) {
+      if (side.engine === "shortgpt" || options.signal.aborted) throw error;
+      notes.push(`llama.cpp could not run ${paths[side.model]}: ${(error as Error).message}`);
+      side.worker?.kill();
+      side.worker = null;
+    }
+  };
+  try {
+    for (const side of sides) {
+      const p = prepared[side.model]!;
+      log(`${p.path}: ${side.engine}: loading and warming up`);
+      const job: BenchJob = { engine: side.engine, model: p.path, threads: options.threads, prompt: p.prompt, gen: options.gen };
+      await attempt(side, async () => {
+        side.worker = await BenchWorker.start(job, options.signal);
+        side.info = side.worker.info;
+      });
+    }
+    for (let round = 0; round < options.runs; round++) {
+      const live = sides.filter((s) => s.worker !== null);
+      for (let i = 0; i < live.length; i++) {
+        const side = live[(i + round) % live.length]!;
+        await attempt(side, async (worker) => void side.runs.push(await worker.run()));
+      }
+      log(`round ${round + 1} of ${options.runs} done`);
+    }
+    for (const side of sides) {
+      if (side.worker) await attempt(side, async (worker) => void (side.peakRssBytes = await worker.finish()));
+    }
+  } finally {
+    for (const side of sides) side.worker?.kill();
+  }
+
+  const models: ModelBench[] = prepared.map((p, m) => {
+    const measured = (engine: BenchJob["engine"]) => sides.find((s) => s.model === m && s.engine === engine && s.worker !== null);
+    const theirs = measured("llama.cpp");
+    return {
+      path: p.path,
+      architecture: p.summary.architecture,
+      blockCount: p.summary.blockCount,
+      parameters: p.summary.parameters,
+      fileSize: p.summary.fileSize,
+      shortgpt: summarize(measured("shortgpt")!, p.prompt.length, options.gen),
+      llamaCpp: theirs ? summarize(theirs, p.prompt.length, options.gen) : null,
+    };
+  });
+  const warnings: string[] = [];
+  const [a, b] = models;
   return {
     settings: { threads: options.threads, promptTokens: options.prompt, genTokens: options.gen, runs: options.runs, text: "English text from nlp-corpus" },
     llamaCpp: { available: llamaAvailable, note: notes.length > 0 ? notes.join("; ") : null },
@@ -192,13 +310,14 @@ export async function benchModels(paths: readonly string[], options: BenchOption
     comparison:
       a && b
         ? {
-            shortgpt: ratios(a.shortgpt, b.shortgpt),
-            llamaCpp: a.llamaCpp && b.llamaCpp ? ratios(a.llamaCpp, b.llamaCpp) : null,
+            shortgpt: compareEngine("shortgpt", a.shortgpt, b.shortgpt, warnings),
+            llamaCpp: a.llamaCpp && b.llamaCpp ? compareEngine("llama.cpp", a.llamaCpp, b.llamaCpp, warnings) : null,
             fileSize: b.fileSize / a.fileSize,
             parameters: b.parameters / a.parameters,
             blocks: b.blockCount / a.blockCount,
           }
         : null,
+    warnings,
   };
 }
 
@@ -208,10 +327,18 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd()).join("\n");
 }
 
+/** "495.7 (480.1-510.3)": the median with the runs' range. */
+function rateCell(spread: Spread): string {
+  return spread.min === spread.max ? spread.median.toFixed(1) : `${spread.median.toFixed(1)} (${spread.min.toFixed(1)}-${spread.max.toFixed(1)})`;
+}
+
 export function renderBench(report: BenchReport): string {
   const s = report.settings;
   const lines: string[] = [];
-  lines.push(`${s.promptTokens}-token prompt (${s.text}), ${s.genTokens} generated tokens, ${s.threads} thread${s.threads === 1 ? "" : "s"}, median of ${s.runs} runs`);
+  lines.push(
+    `${s.promptTokens}-token prompt (${s.text}), ${s.genTokens} generated tokens, ${s.threads} thread${s.threads === 1 ? "" : "s"}, ` +
+      `median (min-max) of ${s.runs} interleaved run${s.runs === 1 ? "" : "s"}`,
+  );
   lines.push("");
   const rows: string[][] = [["model", "blocks", "params", "file", "engine", "prefill tok/s", "decode tok/s", "peak RSS"]];
   for (const m of report.models) {
@@ -226,8 +353,8 @@ export function renderBench(report: BenchReport): string {
         first ? formatCount(m.parameters) : "",
         first ? formatBytes(m.fileSize) : "",
         engine,
-        e ? e.prefillTokensPerSecond.toFixed(1) : "—",
-        e ? e.decodeTokensPerSecond.toFixed(1) : "—",
+        e ? rateCell(e.spread.prefillTokensPerSecond) : "—",
+        e ? rateCell(e.spread.decodeTokensPerSecond) : "—",
         e ? formatBytes(e.peakRssBytes) : "—",
       ]);
     });
@@ -235,15 +362,18 @@ export function renderBench(report: BenchReport): string {
   lines.push(table(rows));
   const c = report.comparison;
   if (c) {
-    const x = (r: number) => `${r.toFixed(2)}×`;
     const pct = (r: number) => `${((1 - r) * 100).toFixed(1)}% smaller`;
+    const engineLine = (e: EngineComparison) =>
+      `prefill ${formatComparison({ ratio: e.prefill, perRound: e.prefillRounds, trusted: e.trusted.prefill })}, ` +
+      `decode ${formatComparison({ ratio: e.decode, perRound: e.decodeRounds, trusted: e.trusted.decode })} as fast; peak RSS ${e.peakRss.toFixed(2)}×`;
     lines.push("");
     lines.push(
       `second vs first model: ${report.models[1]!.blockCount} of ${report.models[0]!.blockCount} blocks, file ${pct(c.fileSize)}, parameters ${pct(c.parameters)}`,
     );
-    lines.push(`  shortgpt:  prefill ${x(c.shortgpt.prefill)}, decode ${x(c.shortgpt.decode)} as fast; peak RSS ${x(c.shortgpt.peakRss)}`);
-    if (c.llamaCpp) lines.push(`  llama.cpp: prefill ${x(c.llamaCpp.prefill)}, decode ${x(c.llamaCpp.decode)} as fast; peak RSS ${x(c.llamaCpp.peakRss)}`);
+    lines.push(`  shortgpt:  ${engineLine(c.shortgpt)}`);
+    if (c.llamaCpp) lines.push(`  llama.cpp: ${engineLine(c.llamaCpp)}`);
   }
+  if (report.warnings.length > 0) lines.push("", ...report.warnings.map((w) => `warning: ${w}`));
   if (report.llamaCpp.note) lines.push("", `note: ${report.llamaCpp.note}`);
   return lines.join("\n");
 }
@@ -257,7 +387,7 @@ export function registerBench(program: Command): void {
     .option("--threads <n>", "threads for both engines (default: one per physical core)", positiveInt("--threads"))
     .option("--prompt <n>", "prompt tokens (English text from nlp-corpus)", positiveInt("--prompt"), 512)
     .option("--gen <n>", "tokens to decode after the prompt", positiveInt("--gen"), 64)
-    .option("--runs <n>", "timed runs per engine and model (after one warm-up); medians are reported", positiveInt("--runs"), 5)
+    .option("--runs <n>", "timed runs per engine and model, interleaved (after one warm-up); medians and min-max are reported", positiveInt("--runs"), 5)
     .option("--json", "print one JSON object instead of the table")
     .addHelpText(
       "after",
@@ -265,7 +395,10 @@ export function registerBench(program: Command): void {
 Prefill: the prompt through the model in one batch and its first token (time to
 first token). Decode: --gen more tokens, one at a time, greedy, end-of-text
 ignored. Each engine and model runs in a child process of its own; peak RSS is
-that process's (weights are memory-mapped, so they count once touched).
+that process's (weights are memory-mapped, so they count once touched). The
+processes' runs interleave (round r runs every side once), so a change in the
+machine's load hits all sides alike; a second-vs-first ratio whose rounds
+differ by more than 25% is flagged as too noisy to trust.
 
 Examples:
   shortgpt bench model.gguf

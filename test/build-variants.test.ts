@@ -9,7 +9,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { afterAll, describe, expect, it } from "vitest";
@@ -23,6 +23,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const withCuda = process.env.SHORTGPT_TEST_CUDA === "1";
 if (!withCuda) console.warn("[build-variants] SHORTGPT_TEST_CUDA is not set: the CMake build is tested without CUDA");
+
+// The CPU-only cmake-js build compiles every native source once (about 70 s of CPU, one job per
+// core): 44 s while the rest of the suite ran beside it at load average ~2, 334 s on the 2-core
+// dev machine at load average 12-17 (other engineers' builds and tests), past the suite's former
+// 180 s default, which failed it on a loaded CI machine. 14 min for the build leaves 2.5× that
+// worst case; the CUDA variant adds nvcc's device code for several GPU architectures and gets
+// 25 min. The test's own limit is a minute more, so a slow build fails with its own message.
+const BUILD_LIMIT_MS = withCuda ? 25 * 60_000 : 14 * 60_000;
+const TEST_LIMIT_MS = BUILD_LIMIT_MS + 60_000;
 
 describe("the addon in use", () => {
   it("reports its backends honestly and answers cudaDevices() without throwing", () => {
@@ -41,7 +50,8 @@ describe("the addon in use", () => {
 describe("the cmake-js build", () => {
   it("builds the same addon from native/sources.json and loads beside the node-gyp one", () => {
     const out = join(dir, "cmake-build");
-    const args = [join(REPO_ROOT, "node_modules", "cmake-js", "bin", "cmake-js"), "compile", "--out", out];
+    // One compile job per core whichever generator CMake picks (Make alone would run one).
+    const args = [join(REPO_ROOT, "node_modules", "cmake-js", "bin", "cmake-js"), "compile", "--out", out, "--parallel", String(availableParallelism())];
     const env = { ...process.env };
     if (withCuda) {
       const fetched = spawnSync(process.execPath, [join(REPO_ROOT, "scripts", "build-cuda.mjs"), "--print-nvcc"], { encoding: "utf8", env });
@@ -51,7 +61,10 @@ describe("the cmake-js build", () => {
       // Keep a machine's own nvcc out of the CPU-only variant.
       args.push("--CDSHORTGPT_CUDA=OFF");
     }
-    const r = spawnSync(process.execPath, args, { cwd: REPO_ROOT, encoding: "utf8", env, timeout: 1_200_000 });
+    const started = performance.now();
+    const r = spawnSync(process.execPath, args, { cwd: REPO_ROOT, encoding: "utf8", env, timeout: BUILD_LIMIT_MS });
+    console.log(`[build-variants] cmake-js build: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    expect(r.error, `the build ran past ${BUILD_LIMIT_MS / 60_000} min (or could not start)`).toBeUndefined();
     expect(r.status, `${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`).toBe(0);
     expect(`${r.stdout}${r.stderr}`).not.toMatch(/warning:/);
     const built = join(out, "Release", "shortgpt.node");
@@ -79,5 +92,5 @@ describe("the cmake-js build", () => {
       expect(check.status, check.stderr).toBe(3);
       expect(check.stderr).toMatch(/built without CUDA/);
     }
-  });
+  }, TEST_LIMIT_MS);
 });

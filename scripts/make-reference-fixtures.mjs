@@ -14,8 +14,18 @@
 //   --threads N      llama.cpp threads per worker (default 1; results do not depend on it)
 //   --variants a,b   flash-attention variants: auto, false (default: both)
 //   --fresh          ignore the task cache (.cache/reference-fixtures/tasks.jsonl); by default a
-//                    run resumes: finished tasks are reused while the model file, node-llama-cpp
-//                    and test/helpers/llama-reference.ts are unchanged
+//                    run resumes: finished tasks are reused while the model file, node-llama-cpp,
+//                    test/helpers/llama-reference.ts and the ggml CPU variant are unchanged
+//
+// llama.cpp's numbers depend on the ggml CPU variant node-llama-cpp loads (one per x86-64
+// generation; see scripts/llama-cpu-variant.mjs): each fixture records it (generator.cpuVariant,
+// generator.cpu), the tests reproduce a fixture bit for bit only under the same variant and
+// within the measured cross-variant spread otherwise. The committed fixtures were computed with
+// the haswell variant (an AMD EPYC with AVX2); to regenerate them with that variant on any CPU
+// that can run it:
+//
+//   node scripts/llama-cpu-variant.mjs haswell --keep -- node scripts/make-reference-fixtures.mjs
+//   cp <the kept copy>/repo/test/fixtures/reference/*.json test/fixtures/reference/
 //
 // What it writes, per model, for flashAttention "auto" (llama.cpp's default; flash attention on
 // CPU) and false:
@@ -103,7 +113,7 @@ function parseArgs(argv) {
       for (const v of args.variants) if (!ALL_VARIANTS.includes(v)) fail(`unknown variant ${v}; known: auto, false`);
     }
     else if (arg === "--help" || arg === "-h") {
-      console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 30).map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
+      console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1).filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith("//"))).map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
       process.exit(0);
     } else fail(`unknown argument ${arg}`);
   }
@@ -293,7 +303,11 @@ function writeFixture(path, fixture) {
 async function parent(args) {
   const log = (line) => console.error(`make-reference-fixtures: ${line}`);
   if (!existsSync(join(ROOT, "..", "shared", "data"))) fail("../shared/data is absent: the fixtures are computed from its texts");
-  const { fx } = await loadHelpers();
+  const { ref, fx } = await loadHelpers();
+  // llama.cpp's numbers depend on the ggml CPU variant it loads (one per x86-64 generation):
+  // recorded in every fixture and part of the task cache's stamp.
+  const cpuVariant = await ref.referenceCpuVariant();
+  log(`llama.cpp loads the ggml CPU variant ${cpuVariant} here`);
   for (const id of args.models) {
     const why = fx.referenceModelUnavailable(id);
     if (why) fail(`${id}: ${why}`);
@@ -324,7 +338,7 @@ async function parent(args) {
   const version = JSON.parse(readFileSync(join(ROOT, "node_modules/node-llama-cpp/package.json"), "utf8")).version;
   const modelSha = new Map();
   for (const model of order) modelSha.set(model, await fx.sha256File(fx.referenceModel(model).path));
-  const stampOf = (model) => `${modelSha.get(model)}|${version}|${harness}|threads=${args.threads}`;
+  const stampOf = (model) => `${modelSha.get(model)}|${version}|${harness}|threads=${args.threads}|cpu=${cpuVariant}`;
   const cacheDir = join(ROOT, ".cache", "reference-fixtures");
   mkdirSync(cacheDir, { recursive: true });
   const cache = taskCache(join(cacheDir, "tasks.jsonl"), args.fresh);
@@ -446,6 +460,7 @@ async function parent(args) {
   try {
     await Promise.all(workers.map((w) => w.ready));
     const info = await workers[0].run({ type: "info" });
+    if (info.cpuVariant !== cpuVariant) throw new Error(`a worker loaded the CPU variant ${info.cpuVariant}, the parent ${cpuVariant}`);
     const writes = [];
     for (const model of order) if (remaining.get(model) === 0) writes.push(writeModel(model, info));
     await runAll(workers, todo, log, (task, result) => {

@@ -13,6 +13,11 @@
  *   what the two algorithms differ by (see the test);
  * - a skip mask decodes exactly like the pruned file; results do not depend on the thread count;
  * - end-of-generation stop, streaming, abort, typed errors for bad input, the cache's size.
+ *
+ * llama.cpp runs live here, with whatever ggml CPU variant this CPU loads (its numbers differ in
+ * the last bits between variants: test/fixtures/reference/README.md). The token-for-token checks
+ * hold on the x64, skylakex and icelake variants (scripts/llama-cpu-variant.mjs) and on haswell:
+ * stories260K's f32 weights and the random models leave no near-ties for those bits to flip.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

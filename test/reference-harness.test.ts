@@ -18,6 +18,7 @@ import {
   loadReferenceModel,
   perplexityPlan,
   perplexityTokenize,
+  referenceCpuVariant,
   referenceGreedyArgmax,
   referenceNextTokenLogprobs,
   referencePerplexity,
@@ -25,6 +26,7 @@ import {
   referenceVocabSize,
 } from "./helpers/llama-reference.js";
 import {
+  CROSS_VARIANT,
   fixtureVariant,
   idsSha256,
   loadReferenceFixture,
@@ -261,12 +263,16 @@ describe("SmolLM2-135M: a vocab without BOS, and the float32 softmax bias", () =
 });
 
 describe("reference fixtures (test/fixtures/reference)", () => {
-  it.skipIf(referenceModelUnavailable("smollm2-135m") !== undefined)("refuses a fixture whose model changed or came from another node-llama-cpp", async () => {
+  it.skipIf(referenceModelUnavailable("smollm2-135m") !== undefined)("refuses a fixture whose model changed, that came from another node-llama-cpp, or that records no CPU variant", async () => {
     const fixture = await loadReferenceFixture("smollm2-135m", "perplexity");
     const stale = { ...fixture, model: { ...fixture.model, sha256: "0".repeat(64) } };
     await expect(verifyReferenceFixture(stale, "smollm2-135m", "perplexity", "stale copy")).rejects.toThrow(/the model changed/);
     const otherVersion = { ...fixture, generator: { ...fixture.generator, nodeLlamaCpp: "3.0.0" } };
     await expect(verifyReferenceFixture(otherVersion, "smollm2-135m", "perplexity", "old copy")).rejects.toThrow(/node-llama-cpp 3\.0\.0/);
+    const { cpuVariant: _, ...withoutVariant } = fixture.generator;
+    await expect(verifyReferenceFixture({ ...fixture, generator: withoutVariant as typeof fixture.generator }, "smollm2-135m", "perplexity", "older copy")).rejects.toThrow(
+      /records no ggml CPU variant/,
+    );
   });
 
   for (const entry of REFERENCE_MODELS) {
@@ -316,23 +322,35 @@ describe("reference fixtures (test/fixtures/reference)", () => {
         }
       });
 
-      it.skipIf(!SHARED_DATA)("a fresh computation reproduces the fixture", async () => {
+      it.skipIf(!SHARED_DATA)("a fresh computation reproduces the fixture: bit for bit under its CPU variant, within llama.cpp's cross-variant spread under another", async () => {
+        // llama.cpp's numbers depend on the ggml CPU variant it loads (one per x86-64 generation),
+        // not on the thread count: the fixture's own variant must give its exact bits; another
+        // variant (this CPU's, or scripts/llama-cpu-variant.mjs) is held to CROSS_VARIANT, the
+        // measured spread between variants (see reference-fixtures.ts).
+        const variant = await referenceCpuVariant();
+        const exact = variant === nextToken.generator.cpuVariant;
+        const tolerance = CROSS_VARIANT[entry.id];
+        console.log(`[reference-harness] ${entry.id}: llama.cpp loads ${variant}, the fixture was recorded with ${nextToken.generator.cpuVariant}: ${exact ? "bit for bit" : "within the cross-variant spread"}`);
         const pg84 = nextToken.texts[0];
         if (!pg84) throw new Error("no pg84 text");
         const ids = nextTokenTextIds(model, nextToken, pg84);
         for (const flashAttention of ["auto", false] as const) {
           const ref = fixtureVariant(pg84, flashAttention);
           // The argmax at all 128 positions (fast path).
-          expect(await referenceGreedyArgmax(model, ids, { threads: THREADS, flashAttention })).toEqual(ref.argmax);
+          const argmax = await referenceGreedyArgmax(model, ids, { threads: THREADS, flashAttention });
+          if (exact) expect(argmax).toEqual(ref.argmax);
+          else expect(argmax.filter((a, t) => a === ref.argmax[t]).length / argmax.length, `flashAttention ${String(flashAttention)}`).toBeGreaterThanOrEqual(tolerance.greedyAgreement);
         }
-        // Full distributions at a few positions (each costs ~0.2 s at Gemma's 262k vocab).
+        // Full distributions at a few positions (each costs ~0.2 s at Gemma's 262k vocab). Exact:
+        // the renormalized ln p is a deterministic function of the same float32 distribution.
         const positions = [0, 1, 63, 126];
         const fresh = await referenceNextTokenLogprobs(model, ids, { threads: THREADS, positions });
         const ref = fixtureVariant(pg84, "auto");
         for (const item of fresh.items) {
-          expect(item.argmax).toBe(ref.argmax[item.position]);
-          expect(Math.abs(item.argmaxLogprob - (ref.argmaxLogprob[item.position] ?? Number.NaN))).toBeLessThan(1e-5);
-          expect(Math.abs(item.logprob - (ref.targetLogprob[item.position] ?? Number.NaN))).toBeLessThan(1e-5);
+          if (exact) expect(item.argmax).toBe(ref.argmax[item.position]);
+          const bound = exact ? 1e-5 : tolerance.logprob;
+          expect(Math.abs(item.argmaxLogprob - (ref.argmaxLogprob[item.position] ?? Number.NaN)), `position ${item.position}`).toBeLessThan(bound);
+          expect(Math.abs(item.logprob - (ref.targetLogprob[item.position] ?? Number.NaN)), `position ${item.position}`).toBeLessThan(bound);
         }
         // Perplexity chunk 0 (all of it for stories260K, whose 512-token vocab makes it cheap).
         if (entry.id === "gemma3-270m") return; // 255 distributions of 262k: ~1 min, left to the script
@@ -340,12 +358,16 @@ describe("reference fixtures (test/fixtures/reference)", () => {
         const tokens = perplexityTokenize(model, text);
         const plan = perplexityPlan(tokens.ids.length, 512, 20);
         const chunks = entry.id === "stories260K" ? plan.nChunk : 1;
-        for (const variant of perplexity.variants) {
+        for (const v of perplexity.variants) {
           const fresh = await referencePerplexityChunks(model, tokens, plan, Array.from({ length: chunks }, (_, i) => i), {
             threads: THREADS,
-            flashAttention: variant.flashAttention,
+            flashAttention: v.flashAttention,
           });
-          for (const chunk of fresh) expect(chunk.nll).toBe(variant.perChunk[chunk.index]?.nll);
+          for (const chunk of fresh) {
+            const recorded = v.perChunk[chunk.index]?.nll ?? Number.NaN;
+            if (exact) expect(chunk.nll).toBe(recorded);
+            else expect(Math.abs(chunk.nll / recorded - 1), `chunk ${chunk.index}, flashAttention ${String(v.flashAttention)}`).toBeLessThan(tolerance.chunkNll);
+          }
           if (entry.id === "smollm2-135m") break; // one variant is enough at ~10 s a chunk
         }
       });

@@ -85,6 +85,15 @@
  *   in one batch and, for perplexity, requests logit rows exactly where llama-perplexity does
  *   (positions ⌊ctx/2⌋ … ctx−1).
  * - Not on the thread count (bitwise, tested).
+ * - The CPU: node-llama-cpp ships one ggml CPU library per x86-64 generation and ggml loads the
+ *   best the CPU supports (`referenceCpuVariant()`: "haswell" on an AVX2 AMD EPYC, "icelake" on an
+ *   AVX-512 VNNI Xeon). Within a variant the numbers are bitwise reproducible; between variants
+ *   they move by about as much as between the two attention kernels (against the "haswell"
+ *   fixtures, "icelake" moved stories260K's ln p by up to 1.9e-2 with flash attention — its
+ *   flash-attention kernel rounds differently — and SmolLM2's greedy tokens at 3-6% of positions;
+ *   the SIMD-less "x64" moved one SmolLM2 ln p by 1.0 nats). reference-fixtures.ts has the
+ *   measured table and the tolerances (CROSS_VARIANT); scripts/llama-cpu-variant.mjs runs a
+ *   command under any variant the CPU can run, scripts/llama-variation.mjs measures the spread.
  * - Versus exact arithmetic: a numpy float64 forward (dequantized weights, exact attention)
  *   differs from llama.cpp by 1.6e-3 nats per position on average on stories260K (F32 weights:
  *   only the f16 K/V cache and f32 math), but on SmolLM2-135M Q4_1 by 0.06-0.08 nats on average
@@ -133,20 +142,26 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 
 import {
   getLlama,
+  Llama,
+  LlamaLogLevel,
   TokenBias,
   type ControlledEvaluateIndexOutput,
   type ControlledEvaluateInputItem,
-  type Llama,
   type LlamaContextSequence,
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
 
 let llamaPromise: Promise<Llama> | undefined;
+let loadedCpuVariant: string | undefined;
+
+/** ggml's line naming the CPU variant it loaded: "load_backend: loaded CPU backend from …/libggml-cpu-haswell.so". */
+const CPU_VARIANT_LINE = /loaded CPU backend from .*libggml-cpu-([\w-]+)\.(?:so|dll|dylib)\b/;
 
 export function referenceLlama(): Promise<Llama> {
   llamaPromise ??= getLlama({
@@ -154,10 +169,30 @@ export function referenceLlama(): Promise<Llama> {
     build: "never",
     usePrebuiltBinaries: true,
     skipDownload: true,
-    logLevel: "error" as never,
+    // "log" to see which CPU variant ggml loads (the only thing read at that level); errors are
+    // printed as node-llama-cpp's default logger prints them, everything else is dropped.
+    logLevel: LlamaLogLevel.log,
+    logger: (level, message) => {
+      const variant = CPU_VARIANT_LINE.exec(message)?.[1];
+      if (variant !== undefined) loadedCpuVariant = variant;
+      if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) Llama.defaultConsoleLogger(level, message);
+    },
     progressLogs: false,
   });
   return llamaPromise;
+}
+
+/**
+ * The ggml CPU variant llama.cpp loaded ("haswell" on an AVX2 CPU, "icelake" on an AVX-512 VNNI
+ * Xeon, …; scripts/llama-cpu-variant.mjs lists them and runs a command with another one). Its
+ * numbers are bitwise reproducible within a variant and differ in the last bits between variants.
+ */
+export async function referenceCpuVariant(): Promise<string> {
+  await referenceLlama();
+  // The log line reaches JavaScript asynchronously, after getLlama resolves.
+  for (let i = 0; i < 100 && loadedCpuVariant === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  if (loadedCpuVariant === undefined) throw new Error("llama.cpp did not report which CPU variant it loaded");
+  return loadedCpuVariant;
 }
 
 export async function loadReferenceModel(path: string): Promise<LlamaModel> {
@@ -171,6 +206,10 @@ export interface ReferenceInfo {
   llamaCpp: { repo: string; release: string };
   buildType: string;
   backend: "cpu";
+  /** The ggml CPU variant loaded (referenceCpuVariant). */
+  cpuVariant: string;
+  /** The CPU's model name, as the OS reports it. */
+  cpu: string;
 }
 
 /** The installed node-llama-cpp version (its package.json; the package does not export that path). */
@@ -189,6 +228,8 @@ export async function referenceInfo(): Promise<ReferenceInfo> {
     llamaCpp: { repo: llama.llamaCppRelease.repo, release: llama.llamaCppRelease.release },
     buildType: llama.buildType,
     backend: "cpu",
+    cpuVariant: await referenceCpuVariant(),
+    cpu: cpus()[0]?.model.trim() ?? "unknown",
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The npm package end to end, as a user on another machine gets it: the Linux x64 prebuild made
  * by `npm run prebuildify` (scripts/make-prebuild.mjs: zig c++ for glibc 2.17; kept in .cache/
- * keyed by its inputs, so only a change to native code rebuilds it — 2-5 minutes on 2 cores),
+ * keyed by its inputs, so only a change to native code rebuilds it: about 3 CPU-minutes),
  * checked with readelf; the tarball `npm pack` makes from a clean copy of the checkout; and an
  * `npm install` of that tarball into a fresh project whose PATH holds nothing but node — no
  * compiler, make or python — followed by ES module and CommonJS consumers running a real model
@@ -30,7 +30,7 @@ const PREBUILD = join("prebuilds", "linux-x64", "node.napi.node");
 
 function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }) {
   const r = spawnSync(command, args, { cwd: options.cwd, env: options.env ?? process.env, encoding: "utf8", timeout: options.timeout ?? 600_000, maxBuffer: 64 * 1024 * 1024 });
-  return { status: r.status, output: `${r.stdout ?? ""}\n${r.stderr ?? ""}${r.error ? `\n${r.error.message}` : ""}` };
+  return { status: r.status, stdout: r.stdout ?? "", output: `${r.stdout ?? ""}\n${r.stderr ?? ""}${r.error ? `\n${r.error.message}` : ""}` };
 }
 
 /** npm's own entry script, so npm can run with a PATH that holds only node. */
@@ -57,7 +57,7 @@ function stagePackage(): string {
   const stage = join(work, "stage");
   const files = run("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z"], { cwd: REPO_ROOT });
   expect(files.status, files.output).toBe(0);
-  for (const file of files.output.split("\0").map((f) => f.trim()).filter((f) => f && existsSync(join(REPO_ROOT, f)))) {
+  for (const file of files.stdout.split("\0").filter((f) => f && existsSync(join(REPO_ROOT, f)))) {
     mkdirSync(dirname(join(stage, file)), { recursive: true });
     copyFileSync(join(REPO_ROOT, file), join(stage, file));
   }
@@ -81,7 +81,7 @@ function pack(stage: string, destination: string): PackResult {
   // --ignore-scripts: dist/ is built above; prepack/prepare would rebuild it in place.
   const r = run(process.execPath, [npmCli(), "pack", "--ignore-scripts", "--json", "--pack-destination", destination], { cwd: stage });
   expect(r.status, r.output).toBe(0);
-  const [result] = JSON.parse(r.output.slice(r.output.indexOf("["), r.output.lastIndexOf("]") + 1)) as PackResult[];
+  const [result] = JSON.parse(r.stdout) as PackResult[];
   return { ...result!, filename: join(destination, result!.filename) };
 }
 
@@ -100,7 +100,7 @@ describe.skipIf(!linuxX64)("the npm package, packed and installed on a machine w
   let stage: string;
   let packed: PackResult;
   let project: string;
-  let install: { status: number | null; output: string };
+  let install: ReturnType<typeof run>;
   let reference: ConsumerReport;
 
   beforeAll(async () => {

@@ -144,6 +144,17 @@ describe.skipIf(!linuxX64)("the npm package, packed and installed on a machine w
     expect(existsSync(join(installed, "build")), "the install compiled the addon instead of using the prebuild").toBe(false);
   });
 
+  it("what @electron/rebuild reads to skip rebuilding is there: prebuildify among devDependencies and prebuilds/<platform>-<arch>/node.napi.node", () => {
+    // @electron/rebuild (src/module-type/prebuildify.ts) treats a package as prebuildify-made
+    // when its package.json lists prebuildify in devDependencies, and skips it when
+    // node.napi.node (or electron.napi.node) is in prebuilds/<platform>-<arch>/. It cannot run
+    // here (4.x needs Node 22.12; 3.x installs a dependency from GitHub), so its inputs are checked.
+    const installed = join(project, "node_modules", "shortgpt");
+    const pkg = JSON.parse(readFileSync(join(installed, "package.json"), "utf8")) as { devDependencies?: Record<string, string> };
+    expect(pkg.devDependencies?.prebuildify).toBeDefined();
+    expect(existsSync(join(installed, "prebuilds", "linux-x64", "node.napi.node"))).toBe(true);
+  });
+
   it("an ES module and a CommonJS consumer run a real model on the prebuild, with the dev build's logits bit for bit", () => {
     const env = envWithoutAddonOverrides({ PATH: nodeOnlyPathDir });
     writeFileSync(join(project, "esm.mjs"), esmConsumerSource());

@@ -104,8 +104,10 @@ class AsyncTask : public Napi::AsyncProgressWorker<ProgressT> {
       napi_value arg = on_progress_.IsEmpty() ? nullptr : static_cast<napi_value>(ProgressValue(env, data[count - 1]));
       CallIntoJs(env, callback, arg);
     } catch (...) {
-      // Building the value failed: only possible while the env goes away.
-      StopForTeardown();
+      // Building the value failed (the env is going away, or memory ran out):
+      // stop; Settle reports it if anyone is left to tell.
+      progress_failed_ = true;
+      cancel_->store(true);
     }
   }
 
@@ -150,6 +152,8 @@ class AsyncTask : public Napi::AsyncProgressWorker<ProgressT> {
       Napi::HandleScope scope(env);
       if (!callback_error_.IsEmpty()) {
         deferred_.Reject(callback_error_.Value());
+      } else if (progress_failed_) {
+        deferred_.Reject(make_js_error(env, "ERR_NATIVE", "a progress value could not be delivered to JavaScript").Value());
       } else if (ok && cancel_->load()) {
         // Aborted after the work's last check but before JS heard of its
         // result: the caller asked to stop, so the call is an abort.
@@ -163,6 +167,9 @@ class AsyncTask : public Napi::AsyncProgressWorker<ProgressT> {
         } catch (const Napi::Error& e) {
           deferred_.Reject(e.Value());
           return;
+        } catch (const std::bad_alloc&) {
+          deferred_.Reject(make_js_error(env, "ERR_OUT_OF_MEMORY", "native allocation failed (out of memory)").Value());
+          return;
         }
         deferred_.Resolve(value);
       } else {
@@ -171,7 +178,7 @@ class AsyncTask : public Napi::AsyncProgressWorker<ProgressT> {
         deferred_.Reject(error.Value());
       }
     } catch (...) {
-      // The env is going away: there is no one left to tell.
+      // Only while the env goes away (every napi call fails): there is no one left to tell.
       env_gone_ = true;
     }
   }
@@ -182,7 +189,8 @@ class AsyncTask : public Napi::AsyncProgressWorker<ProgressT> {
   CancelFlag cancel_;
   std::string code_;
   std::string message_;
-  bool env_gone_ = false;  // JS thread only
+  bool env_gone_ = false;         // JS thread only
+  bool progress_failed_ = false;  // JS thread only
   bool cleanup_hook_added_ = false;
 };
 

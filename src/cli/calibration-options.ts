@@ -10,7 +10,7 @@ import type { EngineProgress } from "../model.js";
 import type { ScoreReport } from "../score/report-types.js";
 import { DEFAULT_CTX, DEFAULT_WINDOWS } from "../score/score.js";
 import { pc } from "./colors.js";
-import { positiveInt, UsageError } from "./common.js";
+import { checkStdinOnce, positiveInt, UsageError } from "./common.js";
 import { createProgress, type ProgressDisplay } from "./progress.js";
 
 export interface CalibrationFlags {
@@ -32,6 +32,7 @@ export function addCalibrationOptions(command: Command): Command {
 
 export function calibrationText(flags: CalibrationFlags): CalibrationText {
   if (!flags.text || flags.text.length === 0) throw new UsageError("calibration text is needed: --text FILE... (or - for stdin)");
+  checkStdinOnce([["--text", flags.text]]);
   return readCalibrationText(flags.text, flags.field !== undefined ? { field: flags.field } : {});
 }
 

@@ -97,7 +97,8 @@ function reportError(error: unknown, signal: NodeJS.Signals | undefined, command
 export function checkStdinOnce(inputs: readonly [string, string | readonly string[] | undefined][]): void {
   const readers = inputs.flatMap(([flag, value]) => (value === undefined ? [] : (typeof value === "string" ? [value] : value).filter((v) => v === "-").map(() => flag)));
   if (readers.length > 1) {
-    throw new UsageError(`standard input can be read only once, but ${readers.join(" and ")} both ask for '-'`);
+    const flags = [...new Set(readers)];
+    throw new UsageError(`standard input can be read only once, but ${flags.length === 1 ? `${flags[0]} gives '-' ${readers.length} times` : `${flags.join(" and ")} both ask for '-'`}`);
   }
 }
 

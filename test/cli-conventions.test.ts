@@ -103,6 +103,7 @@ describe("- for standard input and output", () => {
       [["score", SMOLLM2_PATH, "--text", "-", "--report", "-"], /--report - is not possible/],
       [["prune", SMOLLM2_PATH, "-o", out, "--remove", "2", "--text", "-", "--eval", "-"], /standard input can be read only once, but --text and --eval/],
       [["prune", SMOLLM2_PATH, "-o", out, "--remove", "2", "--scores", "-", "--eval", "a.txt", "-"], /--scores and --eval/],
+      [["score", SMOLLM2_PATH, "--text", "-", "-"], /--text gives '-' 2 times/],
     ];
     for (const [args, message] of cases) {
       const r = withStdin(args, shortText);

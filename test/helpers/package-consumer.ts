@@ -17,10 +17,17 @@ export interface ConsumerReport {
   /** sha256 of the logits' bytes for CONSUMER_PROMPT: equal hashes = bit-identical logits. */
   logits?: string;
   rows?: number;
+  /**
+   * sha256 of the ids of a text long enough (≥ 64 Ki characters) for model.tokenize to use its
+   * worker thread where dist/tokenizer/encode-worker.js is there (an install), and to encode on
+   * the calling thread where it is not (a bundle).
+   */
+  longTokens?: string;
   error?: { code?: string; message: string };
 }
 
 const CONSUMER_PROMPT = "Once upon a time, a small robot learned to read the stars.";
+const LONG_TEXT_REPEATS = 1200; // × 59 characters: 70,800, above OFF_THREAD_MIN_CHARACTERS (65,536)
 
 /** The consumer's work, as JavaScript source shared by every module format below. */
 const RUN_SOURCE = `
@@ -34,6 +41,8 @@ async function run(shortgpt, modelPath) {
       const logits = await model.logits(ids);
       out.logits = createHash("sha256").update(new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength)).digest("hex");
       out.rows = ids.length;
+      const longIds = await model.tokenize(${JSON.stringify(CONSUMER_PROMPT + " ")}.repeat(${LONG_TEXT_REPEATS}));
+      out.longTokens = createHash("sha256").update(new Uint8Array(longIds.buffer, longIds.byteOffset, longIds.byteLength)).digest("hex");
     } finally {
       model.close();
     }
@@ -69,11 +78,13 @@ export async function referenceReport(shortgpt: typeof Shortgpt, modelPath: stri
   try {
     const ids = model.tokenizer.encode(CONSUMER_PROMPT, { addSpecial: true });
     const logits = await model.logits(ids);
+    const longIds = await model.tokenize(`${CONSUMER_PROMPT} `.repeat(LONG_TEXT_REPEATS));
     return {
       version: shortgpt.VERSION,
       simd: shortgpt.buildInfo().simd.compiled,
       logits: createHash("sha256").update(new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength)).digest("hex"),
       rows: ids.length,
+      longTokens: createHash("sha256").update(new Uint8Array(longIds.buffer, longIds.byteOffset, longIds.byteLength)).digest("hex"),
     };
   } finally {
     model.close();

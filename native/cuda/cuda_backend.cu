@@ -165,7 +165,8 @@ CudaBackend::CudaBackend(const ModelConfig& config, const ModelWeights& weights,
   init_device(options);
   // Every tensor's type must be one the kernels decode (the CPU's list).
   for (int i = 0; i < config_.n_layer; ++i) layouts_.push_back(layout_block(i));
-  plan_and_upload(vram_budget_);
+  work_budget_ = options.work_budget;
+  plan_and_upload(vram_budget_, work_budget_, options.max_resident_blocks);
 }
 
 CudaBackend::~CudaBackend() {
@@ -292,7 +293,7 @@ BlockLayout CudaBackend::layout_block(int layer) const {
   return L;
 }
 
-void CudaBackend::plan_and_upload(int64_t budget) {
+void CudaBackend::plan_and_upload(int64_t budget, int64_t work_budget, int max_resident) {
   // Global tensors: the embedding (and the output matrix unless tied to it),
   // the final norm and bias. Always resident.
   const Matrix& emb = weights_.token_embd();
@@ -317,7 +318,8 @@ void CudaBackend::plan_and_upload(int64_t budget) {
   }
   const int64_t wscratch_bytes = std::min<int64_t>(kWeightScratchBytes, largest_matrix * 2);
   const int64_t logits_reserve = int64_t(256) * config_.n_vocab * 4 + int64_t(256) * config_.n_embd * 8;
-  const int64_t work_reserve = kMaxBatchTokens * (bytes_per_token(0) + 4 * bytes_per_state_row());
+  const int64_t work_reserve =
+      std::min<int64_t>(work_budget, kMaxBatchTokens * (bytes_per_token(0) + 4 * bytes_per_state_row()));
   const int64_t fixed = global_bytes + wscratch_bytes + logits_reserve + work_reserve;
 
   int64_t blocks_total = 0, largest_block = 0;
@@ -332,10 +334,11 @@ void CudaBackend::plan_and_upload(int64_t budget) {
                           std::to_string((fixed + 2 * largest_block) >> 20) + " MiB); raise vramBudget");
   }
   // Resident blocks in order while they fit; the rest stream through two slots.
-  const bool all_fit = fixed + blocks_total <= budget;
+  const bool all_fit = fixed + blocks_total <= budget && (max_resident < 0 || max_resident >= config_.n_layer);
   int64_t room = all_fit ? blocks_total : budget - fixed - 2 * largest_block;
   std::vector<bool> resident(layouts_.size(), false);
   for (size_t i = 0; i < layouts_.size(); ++i) {
+    if (max_resident >= 0 && static_cast<int>(i) >= max_resident) break;
     if (layouts_[i].bytes <= room) {
       resident[i] = true;
       room -= layouts_[i].bytes;
@@ -484,12 +487,11 @@ int64_t CudaBackend::bytes_per_token(int64_t) const {
 
 int64_t CudaBackend::bytes_per_state_row() const { return int64_t(config_.n_embd) * int64_t(sizeof(float)); }
 
-int64_t CudaBackend::batch_budget(int64_t) const {
-  // What the weights and scratch leave of the VRAM budget; at least the
-  // reserve plan_and_upload kept for a full batch.
+int64_t CudaBackend::batch_budget(int64_t memory_budget) const {
+  // The engine's budget, as far as the device memory the weights and
+  // scratch leave allows (plan_and_upload kept room for it).
   const int64_t left = vram_budget_ - tally_.current();
-  const int64_t full_batch = kMaxBatchTokens * (bytes_per_token(0) + 4 * bytes_per_state_row());
-  return std::max(left, std::min<int64_t>(full_batch, int64_t(64) << 20));
+  return std::max<int64_t>(std::min(memory_budget, left), int64_t(16) << 20);
 }
 
 bool CudaBackend::device_info(DeviceInfo& out) const {

@@ -96,7 +96,7 @@ class CudaBackend final : public Backend {
  private:
   struct AttendSpec;
   void init_device(const CudaBackendOptions& options);
-  void plan_and_upload(int64_t vram_budget);
+  void plan_and_upload(int64_t vram_budget, int64_t work_budget, int max_resident);
   BlockLayout layout_block(int layer) const;
   const DeviceBlock& block(int layer);  // resident, or streamed into a slot
   void stage(int layer, int slot);
@@ -118,6 +118,7 @@ class CudaBackend final : public Backend {
   cudaStream_t copy_stream_ = nullptr;  // streamed block weights
   DeviceTally tally_;
   int64_t vram_budget_ = 0;
+  int64_t work_budget_ = 0;
 
   // Weights: the global tensors, the resident blocks, two slots for the rest.
   DeviceBuffer globals_;

@@ -22,6 +22,13 @@ struct CudaBackendOptions {
   std::string cublas_path;
   // K and V rounded to fp16 (llama.cpp's default cache), else kept in f32.
   bool kv_f16 = true;
+  // The engine's memory budget: what one batch's work buffers and hidden
+  // states may take (on the device here), as on the CPU.
+  int64_t work_budget = int64_t(512) << 20;
+  // At most this many blocks stay resident (-1: as many as the budget
+  // allows); the rest stream. For tests of the streamed path and for leaving
+  // device memory to other programs.
+  int max_resident_blocks = -1;
 };
 
 // Throws NativeError ERR_CUDA_UNAVAILABLE naming what is missing (driver,

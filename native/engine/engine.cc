@@ -38,6 +38,8 @@ Engine::Engine(const std::string& path, std::vector<TensorInfo> tensors, ModelCo
     co.vram_budget = options_.vram_budget;
     co.cublas_path = options_.cublas_path;
     co.kv_f16 = options_.kv == KvPrecision::F16;
+    co.work_budget = options_.memory_budget;
+    co.max_resident_blocks = options_.max_resident_blocks;
     backend_ = make_cuda_backend(config_, *weights_, co);
 #else
     throw NativeError("ERR_CUDA_UNAVAILABLE",

@@ -42,6 +42,7 @@ struct EngineOptions {
   int device_index = 0;
   int64_t vram_budget = 0;  // bytes for resident weights and work buffers; 0: free memory less a margin
   std::string cublas_path;  // a libcublas file or folder to try first; empty: the usual places
+  int max_resident_blocks = -1;  // cuda: blocks kept in device memory at most (-1: all that fit)
 };
 
 struct EngineControl {

@@ -222,7 +222,8 @@ class GenerateTask final : public AsyncTask<int64_t> {
 
 // options.device ("cpu" default | "cuda"), deviceIndex (default 0),
 // vramBudget (bytes; default 0 = the device's free memory less a margin),
-// cublasPath (a libcublas file or folder). "auto" is resolved in TypeScript.
+// cublasPath (a libcublas file or folder), maxResidentBlocks (-1 default: all
+// that fit; the rest stream). "auto" is resolved in TypeScript.
 void read_device_options(Napi::Env env, const Napi::Object& o, EngineOptions& options) {
   const Napi::Value device = o.Get("device");
   if (!device.IsUndefined()) {
@@ -242,6 +243,12 @@ void read_device_options(Napi::Env env, const Napi::Object& o, EngineOptions& op
     const int64_t b = to_i64(env, vram, "options.vramBudget");
     if (b < 0) throw invalid_arg(env, "options.vramBudget must be a byte count >= 0 (0: free device memory)");
     options.vram_budget = b;
+  }
+  const Napi::Value resident = o.Get("maxResidentBlocks");
+  if (!resident.IsUndefined()) {
+    const int64_t r = to_i64(env, resident, "options.maxResidentBlocks");
+    if (r < -1 || r > 100000) throw invalid_arg(env, "options.maxResidentBlocks must be -1 (all that fit) or a block count");
+    options.max_resident_blocks = static_cast<int>(r);
   }
   const Napi::Value cublas = o.Get("cublasPath");
   if (!cublas.IsUndefined()) {

@@ -172,7 +172,9 @@ describe.skipIf(reason !== null)(`CUDA vs CPU backend${reason ? ` (skipped: ${re
         const path = buildArchModel(dir, c, tokenizerKv);
         const ids = syntheticIds(TOKENS, VOCAB, 1);
         const windows = [0, 1, 2, 3].map((s) => syntheticIds(64, VOCAB, s + 2));
-        await compareModel(path, ids, windows, { lnp: 2e-3, realModel: false });
+        // The CPU's own distance to llama.cpp on these models is up to 1.1e-3 (engine-archs: gemma2's
+        // softcaps amplify rounding); the GPU's f32 attention with expf differs from both by rounding.
+        await compareModel(path, ids, windows, { lnp: 3e-3, realModel: false });
       });
     }
   });

@@ -162,14 +162,21 @@ DeviceBlock BlockLayout::bind(const uint8_t* base) const {
 
 CudaBackend::CudaBackend(const ModelConfig& config, const ModelWeights& weights, const CudaBackendOptions& options)
     : config_(config), weights_(weights), kv_f16_(options.kv_f16) {
-  init_device(options);
-  // Every tensor's type must be one the kernels decode (the CPU's list).
-  for (int i = 0; i < config_.n_layer; ++i) layouts_.push_back(layout_block(i));
-  work_budget_ = options.work_budget;
-  plan_and_upload(vram_budget_, work_budget_, options.max_resident_blocks);
+  try {
+    init_device(options);
+    // Every tensor's type must be one the kernels decode (the CPU's list).
+    for (int i = 0; i < config_.n_layer; ++i) layouts_.push_back(layout_block(i));
+    work_budget_ = options.work_budget;
+    plan_and_upload(vram_budget_, work_budget_, options.max_resident_blocks);
+  } catch (...) {
+    release();  // the destructor does not run for a constructor that throws
+    throw;
+  }
 }
 
-CudaBackend::~CudaBackend() {
+CudaBackend::~CudaBackend() { release(); }
+
+void CudaBackend::release() noexcept {
   cudaSetDevice(device_);
   if (stream_) cudaStreamSynchronize(stream_);
   if (copy_stream_) cudaStreamSynchronize(copy_stream_);
@@ -179,13 +186,22 @@ CudaBackend::~CudaBackend() {
   for (cudaEvent_t e : slot_free_) {
     if (e) cudaEventDestroy(e);
   }
-  for (uint8_t* p : staging_) {
+  for (uint8_t*& p : staging_) {
     if (p) cudaFreeHost(p);
+    p = nullptr;
   }
+  slot_ready_ = {{nullptr, nullptr}};
+  slot_free_ = {{nullptr, nullptr}};
   matmul_.reset();
+  ropes_.clear();
+  for (DeviceBuffer& b : resident_) b = DeviceBuffer();
+  for (DeviceBuffer& b : slots_) b = DeviceBuffer();
+  globals_ = DeviceBuffer();
   if (stream_) cudaStreamDestroy(stream_);
   if (copy_stream_) cudaStreamDestroy(copy_stream_);
-  // Device buffers free themselves (members), on this device.
+  stream_ = copy_stream_ = nullptr;
+  cudaGetLastError();  // nothing sticky left for the next user of this thread
+  // The work buffers free themselves (members), on this device.
 }
 
 void CudaBackend::activate() const { check(cudaSetDevice(device_), "cudaSetDevice"); }

@@ -95,6 +95,7 @@ class CudaBackend final : public Backend {
 
  private:
   struct AttendSpec;
+  void release() noexcept;  // frees what the constructor made (idempotent)
   void init_device(const CudaBackendOptions& options);
   void plan_and_upload(int64_t vram_budget, int64_t work_budget, int max_resident);
   BlockLayout layout_block(int layer) const;

@@ -95,8 +95,9 @@ class DeviceKvCache final : public KvCache {
     if (b.cells > 0) {
       check(cudaMemcpyAsync(k.get(), b.k.get(), static_cast<size_t>(b.cells * b.k_row * elem()), cudaMemcpyDeviceToDevice, stream_), "KV cache grow");
       check(cudaMemcpyAsync(v.get(), b.v.get(), static_cast<size_t>(b.cells * b.v_row * elem()), cudaMemcpyDeviceToDevice, stream_), "KV cache grow");
-      // The old buffers are freed below; cudaFree waits for the copies.
     }
+    // The old buffers are freed below: the copies (and attention reading them) finish first.
+    check(cudaStreamSynchronize(stream_), "KV cache grow");
     b.k = std::move(k);
     b.v = std::move(v);
     b.capacity = cap;

@@ -83,10 +83,12 @@ class DeviceBuffer {
   }
   int64_t bytes() const { return bytes_; }
 
-  // Makes room for at least `bytes` (contents are not kept).
+  // Makes room for at least `bytes` (contents are not kept). Work already
+  // queued may still read the old range: the device finishes it first.
   void reserve(int64_t bytes, const char* what) {
     if (bytes <= bytes_) return;
     DeviceTally* t = tally_;
+    if (data_) check(cudaDeviceSynchronize(), "finishing work before a buffer grows");
     *this = DeviceBuffer();
     *this = DeviceBuffer(bytes, t, what);
   }

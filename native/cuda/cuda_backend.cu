@@ -434,6 +434,7 @@ const DeviceBlock& CudaBackend::block(int layer) {
     stage(layer, s);
   }
   check(cudaStreamWaitEvent(stream_, slot_ready_[static_cast<size_t>(s)], 0), "wait for streamed weights");
+  matmul_->wait_for(slot_ready_[static_cast<size_t>(s)]);  // the dequantization stream reads them too
   computing_slot_ = s;
   return slot_bound_[static_cast<size_t>(s)];
 }

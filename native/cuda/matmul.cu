@@ -13,12 +13,26 @@ DeviceMatmul::DeviceMatmul(const CublasLibrary& cublas, cudaStream_t stream, Dev
   // Tensor cores for f16 / bf16 inputs; f32 inputs stay in full f32 (no TF32).
   check_cublas(api_, api_.set_math_mode(handle_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
   act_.set_tally(tally_);
-  wscratch_.set_tally(tally_);
+  check(cudaStreamCreateWithFlags(&dequant_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  for (int b = 0; b < 2; ++b) {
+    scratch_[b].set_tally(tally_);
+    check(cudaEventCreateWithFlags(&decoded_[b], cudaEventDisableTiming), "cudaEventCreate");
+    check(cudaEventCreateWithFlags(&consumed_[b], cudaEventDisableTiming), "cudaEventCreate");
+  }
 }
 
 DeviceMatmul::~DeviceMatmul() {
+  if (dequant_stream_) cudaStreamSynchronize(dequant_stream_);
+  if (stream_) cudaStreamSynchronize(stream_);
+  for (int b = 0; b < 2; ++b) {
+    if (decoded_[b]) cudaEventDestroy(decoded_[b]);
+    if (consumed_[b]) cudaEventDestroy(consumed_[b]);
+  }
+  if (dequant_stream_) cudaStreamDestroy(dequant_stream_);
   if (handle_) api_.destroy(handle_);
 }
+
+void DeviceMatmul::wait_for(cudaEvent_t ready) { check(cudaStreamWaitEvent(dequant_stream_, ready, 0), "order weight reads"); }
 
 void DeviceMatmul::run(const DeviceMatrix& w, const float* x, int64_t T, float* y, Path path) {
   if (T <= 0) return;
@@ -52,13 +66,20 @@ void DeviceMatmul::run(const DeviceMatrix& w, const float* x, int64_t T, float* 
     gemm(w.data, CUDA_R_16F, N, act_.get(), CUDA_R_16F, y);
     return;
   }
-  // Quantized: dequantize a slice of weight rows to f16, multiply, next slice.
-  const int64_t slice = std::max<int64_t>(1, std::min<int64_t>(N, scratch_bytes_ / (int64_t(K) * 2)));
-  wscratch_.reserve(slice * K * 2, "the dequantization scratch");
+  // Quantized: slices of weight rows dequantized to f16 on the second stream
+  // into alternating buffers, each multiplied on the compute stream.
+  const int64_t slice = std::max<int64_t>(1, std::min<int64_t>(N, scratch_bytes_ / 2 / (int64_t(K) * 2)));
+  for (int b = 0; b < 2; ++b) scratch_[b].reserve(slice * K * 2, "the dequantization scratch");
   for (int64_t n0 = 0; n0 < N; n0 += slice) {
     const int64_t nr = std::min<int64_t>(slice, N - n0);
-    dequantize_rows_f16(w, n0, nr, wscratch_.as<__half>(), stream_);
-    gemm(wscratch_.get(), CUDA_R_16F, static_cast<int>(nr), act_.get(), CUDA_R_16F, y + n0);
+    const int b = next_;
+    next_ ^= 1;
+    check(cudaStreamWaitEvent(dequant_stream_, consumed_[b], 0), "order scratch reuse");
+    dequantize_rows_f16(w, n0, nr, scratch_[b].as<__half>(), dequant_stream_);
+    check(cudaEventRecord(decoded_[b], dequant_stream_), "cudaEventRecord");
+    check(cudaStreamWaitEvent(stream_, decoded_[b], 0), "wait for the dequantized slice");
+    gemm(scratch_[b].get(), CUDA_R_16F, static_cast<int>(nr), act_.get(), CUDA_R_16F, y + n0);
+    check(cudaEventRecord(consumed_[b], stream_), "cudaEventRecord");
   }
 }
 

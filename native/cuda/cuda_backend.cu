@@ -407,6 +407,8 @@ void CudaBackend::plan_and_upload(int64_t budget, int64_t work_budget, int max_r
     }
   }
   matmul_ = std::make_unique<DeviceMatmul>(*cublas_, stream_, &tally_, wscratch_bytes);
+  // Everything but the batch's work buffers and states, allocated now or on first use.
+  fixed_bytes_ = tally_.current() + wscratch_bytes + logits_reserve;
 }
 
 void CudaBackend::stage(int layer, int s) {
@@ -508,7 +510,7 @@ int64_t CudaBackend::bytes_per_state_row() const { return int64_t(config_.n_embd
 int64_t CudaBackend::batch_budget(int64_t memory_budget) const {
   // The engine's budget, as far as the device memory the weights and
   // scratch leave allows (plan_and_upload kept room for it).
-  const int64_t left = vram_budget_ - tally_.current();
+  const int64_t left = vram_budget_ - fixed_bytes_;
   return std::max<int64_t>(std::min(memory_budget, left), int64_t(16) << 20);
 }
 

@@ -120,6 +120,7 @@ class CudaBackend final : public Backend {
   DeviceTally tally_;
   int64_t vram_budget_ = 0;
   int64_t work_budget_ = 0;
+  int64_t fixed_bytes_ = 0;  // weights, slots, scratch, logits: what batches cannot use
 
   // Weights: the global tensors, the resident blocks, two slots for the rest.
   DeviceBuffer globals_;

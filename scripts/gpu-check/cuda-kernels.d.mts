@@ -1,6 +1,6 @@
 // Types of cuda-kernels.mjs for the TypeScript tests that import it.
 export declare const CUDA_KERNEL_TYPES: string[];
-export declare function randomBlocks(name: string, rows: number, nIn: number, seed: number, extremes?: boolean): { type: number; bytes: Uint8Array };
+export declare function randomBlocks(name: string, rows: number, nIn: number, seed: number, extremes?: boolean, tame?: number): { type: number; bytes: Uint8Array };
 export interface CudaKernelCheck {
   name: string;
   run(): { ok: boolean; detail: string };

@@ -20,23 +20,28 @@
 //    softcap, f16-rounded K and V), head sizes 8 to 256;
 //  - compare_rows: within 1e-12 of float64 sums, zero rows as cos 1.
 
-/** ggml types the kernels read: id, elements and bytes per block, offsets of the f16 scales. */
+/**
+ * ggml types the kernels read: id, elements and bytes per block, offsets of the f16 scales
+ * (d, then m / dmin), and for tame blocks: `code`, the largest |value| / d a block can give,
+ * and `second`, the second scale as a multiple of d, chosen so random codes average zero
+ * (Q4_1 / Q5_1: m = second d; Q2_K / Q4_K / Q5_K: dmin = second d).
+ */
 const TYPES = {
   F32: { id: 0, elems: 1, bytes: 4 },
   F16: { id: 1, elems: 1, bytes: 2 },
   BF16: { id: 30, elems: 1, bytes: 2 },
-  Q4_0: { id: 2, elems: 32, bytes: 18, scales: [0] },
-  Q4_1: { id: 3, elems: 32, bytes: 20, scales: [0, 2], positive: true },
-  Q5_0: { id: 6, elems: 32, bytes: 22, scales: [0] },
-  Q5_1: { id: 7, elems: 32, bytes: 24, scales: [0, 2], positive: true },
-  Q8_0: { id: 8, elems: 32, bytes: 34, scales: [0] },
-  Q2_K: { id: 10, elems: 256, bytes: 84, scales: [80, 82], positive: true },
-  Q3_K: { id: 11, elems: 256, bytes: 110, scales: [108] },
-  Q4_K: { id: 12, elems: 256, bytes: 144, scales: [0, 2], positive: true },
-  Q5_K: { id: 13, elems: 256, bytes: 176, scales: [0, 2], positive: true },
-  Q6_K: { id: 14, elems: 256, bytes: 210, scales: [208] },
-  IQ4_NL: { id: 20, elems: 32, bytes: 18, scales: [0] },
-  IQ4_XS: { id: 23, elems: 256, bytes: 136, scales: [0] },
+  Q4_0: { id: 2, elems: 32, bytes: 18, scales: [0], code: 8 },
+  Q4_1: { id: 3, elems: 32, bytes: 20, scales: [0, 2], positive: true, code: 15, second: -7.5 },
+  Q5_0: { id: 6, elems: 32, bytes: 22, scales: [0], code: 16 },
+  Q5_1: { id: 7, elems: 32, bytes: 24, scales: [0, 2], positive: true, code: 31, second: -15.5 },
+  Q8_0: { id: 8, elems: 32, bytes: 34, scales: [0], code: 128 },
+  Q2_K: { id: 10, elems: 256, bytes: 84, scales: [80, 82], positive: true, code: 45, second: 1.5 },
+  Q3_K: { id: 11, elems: 256, bytes: 110, scales: [108], code: 128 },
+  Q4_K: { id: 12, elems: 256, bytes: 144, scales: [0, 2], positive: true, code: 945, second: 7.5 },
+  Q5_K: { id: 13, elems: 256, bytes: 176, scales: [0, 2], positive: true, code: 1953, second: 15.5 },
+  Q6_K: { id: 14, elems: 256, bytes: 210, scales: [208], code: 4064 },
+  IQ4_NL: { id: 20, elems: 32, bytes: 18, scales: [0], code: 127 },
+  IQ4_XS: { id: 23, elems: 256, bytes: 136, scales: [0], code: 4064 },
 };
 export const CUDA_KERNEL_TYPES = Object.keys(TYPES);
 
@@ -75,14 +80,20 @@ function halfBits(v) {
   return sign | Math.round(Math.abs(f[0]) * 2 ** 24);
 }
 
-/** rows x nIn weights of `name`: random bits with realistic f16 scales (and extreme ones). */
-export function randomBlocks(name, rows, nIn, seed, extremes = false) {
+/**
+ * rows x nIn weights of `name`: random bits with realistic f16 scales (and, with `extremes`,
+ * zero, subnormal and 60000 ones). With `tame` (a number), every weight stays within about
+ * +-tame instead: the scales follow each format's code range, so a model made of such blocks
+ * keeps its activations in a sane range (random codes with the realistic scales can give
+ * weights of several units in the wide-code formats).
+ */
+export function randomBlocks(name, rows, nIn, seed, extremes = false, tame = 0) {
   const t = TYPES[name];
   const bytes = new Uint8Array((rows * nIn / t.elems) * t.bytes);
   const view = new DataView(bytes.buffer);
   const r = rng(seed);
   if (t.elems === 1) {
-    const g = gaussian(rows * nIn, seed, 0.05);
+    const g = gaussian(rows * nIn, seed, tame > 0 ? tame / 3 : 0.05);
     for (let i = 0; i < g.length; i++) {
       if (name === "F32") view.setFloat32(4 * i, g[i], true);
       else if (name === "F16") view.setUint16(2 * i, halfBits(g[i]), true);
@@ -92,6 +103,12 @@ export function randomBlocks(name, rows, nIn, seed, extremes = false) {
   }
   for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
   for (let b = 0; b < bytes.length / t.bytes; b++) {
+    if (tame > 0) {
+      const d = (tame / t.code) * (0.5 + 0.5 * r()) * (t.positive || r() < 0.5 ? 1 : -1);
+      view.setUint16(b * t.bytes + t.scales[0], halfBits(d), true);
+      if (t.scales.length > 1) view.setUint16(b * t.bytes + t.scales[1], halfBits(d * t.second), true);
+      continue;
+    }
     for (const off of t.scales) {
       let d = (r() - 0.5) * (t.elems === 256 ? 0.004 : 0.02);
       if (t.positive) d = Math.abs(d);

@@ -32,7 +32,10 @@ import { logSoftmaxAt } from "./helpers/logit-rows.js";
 import { seededFloats, writeTinyModel, type TinyTensor } from "./helpers/tiny-model.js";
 import { randomBlocks } from "../scripts/gpu-check/cuda-kernels.mjs";
 
-const reason = gpuSkipReason();
+// SHORTGPT_CUDA_TEST_DRY_RUN=1 runs the comparisons with a second CPU engine in place of the GPU,
+// to check this file's own logic on a machine without one (the streaming test needs a device).
+const dryRun = process.env.SHORTGPT_CUDA_TEST_DRY_RUN === "1";
+const reason = dryRun ? null : gpuSkipReason();
 if (reason) console.warn(`[engine-cuda] skipped: ${reason}`);
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-cuda-"));
@@ -43,6 +46,7 @@ function cpuEngine(path: string): NativeEngine {
 }
 
 function gpuEngine(path: string, options: NativeEngineOptions = {}): NativeEngine {
+  if (dryRun) return nativeEngine(addon(), path, { threads: 1, memoryBudget: 64 << 20 });
   return nativeEngine(cudaAddon()!, path, { device: "cuda", memoryBudget: 256 << 20, ...options });
 }
 
@@ -96,8 +100,8 @@ async function compareModel(path: string, ids: number[], windows: number[][], op
   const name = path.split("/").pop();
   try {
     const info = gpu.info as unknown as { backend: string; device: { name: string; residentBlocks: number }; peakDeviceBytes: number };
-    expect(info.backend).toBe("cuda");
-    expect(info.peakDeviceBytes).toBeGreaterThan(0);
+    expect(info.backend).toBe(dryRun ? "cpu" : "cuda");
+    if (!dryRun) expect(info.peakDeviceBytes).toBeGreaterThan(0);
     const config = modelConfig(readGguf(path));
     const vocab = config.nVocab;
     const skip = new Uint8Array(config.nLayer);
@@ -231,7 +235,7 @@ describe.skipIf(reason !== null)(`CUDA vs CPU backend${reason ? ` (skipped: ${re
     }
   });
 
-  describe("streamed blocks (a VRAM budget smaller than the model)", () => {
+  describe.skipIf(dryRun)("streamed blocks (a VRAM budget smaller than the model)", () => {
     it("give the resident result bit for bit", async () => {
       const c = ARCH_CASES.find((x) => x.arch === "gemma3")!;
       const path = buildArchModel(dir, c, tokenizerKv);

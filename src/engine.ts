@@ -1,12 +1,10 @@
 /**
- * The only file that loads the native addon (node-gyp-build: a prebuild for
- * this platform, else build/Release). Everything else imports from here, so
- * the addon's surface is typed in one place.
+ * The only file that loads the native addon (src/native-loader.ts finds it: a
+ * local build in build/Release, else the prebuild for this platform).
+ * Everything else imports from here, so the addon's surface is typed in one place.
  */
-import { createRequire } from "node:module";
-
 import { AbortError } from "./errors.js";
-import { PACKAGE_ROOT } from "./package-info.js";
+import { CPU_ADDON, loadAddon } from "./native-loader.js";
 
 /** A tensor as the addon receives it: absolute offset and byte size. */
 export interface NativeTensorArg {
@@ -223,6 +221,8 @@ export interface NativeAddon {
   CancelToken: new () => NativeCancelToken;
   kernels: NativeKernels;
   Engine: new (path: string, tensors: readonly NativeTensorArg[], config: NativeModelConfig, options: NativeEngineOptions) => NativeEngine;
+  /** Removes `path` when this JS environment is torn down (a terminated worker) unless released first. */
+  TempFileGuard: new (path: string) => { release(): void };
   copyRanges(
     src: string,
     dst: string,
@@ -235,11 +235,7 @@ export interface NativeAddon {
 let cached: NativeAddon | undefined;
 
 export function addon(): NativeAddon {
-  if (!cached) {
-    const require = createRequire(import.meta.url);
-    const load = require("node-gyp-build") as (dir: string) => NativeAddon;
-    cached = load(PACKAGE_ROOT);
-  }
+  cached ??= loadAddon<NativeAddon>(CPU_ADDON);
   return cached;
 }
 
@@ -293,15 +289,15 @@ export function cancelTokenFor(signal: AbortSignal | undefined): {
   return { token, dispose: () => signal.removeEventListener("abort", onAbort) };
 }
 
-/** Throws AbortError when the signal has fired. */
+/** Throws AbortError (its cause the signal's reason) when the signal has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortError();
+  if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
 }
 
-/** Native rejections with code ABORT_ERR become our AbortError. */
-export function normalizeNativeError(error: unknown): unknown {
-  if (error && typeof error === "object" && (error as { code?: unknown }).code === "ABORT_ERR") {
-    return new AbortError();
+/** Native rejections with code ABORT_ERR become our AbortError, with the reason of the signal that fired. */
+export function normalizeNativeError(error: unknown, signal?: AbortSignal): unknown {
+  if (error && typeof error === "object" && !(error instanceof AbortError) && (error as { code?: unknown }).code === "ABORT_ERR") {
+    return new AbortError(undefined, { cause: signal?.reason });
   }
   return error;
 }

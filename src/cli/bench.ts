@@ -128,6 +128,7 @@ class BenchWorker {
   private constructor(
     private readonly job: BenchJob,
     private readonly child: ChildProcessWithoutNullStreams,
+    private readonly signal: AbortSignal,
   ) {
     this.lines = createInterface({ input: child.stdout, crlfDelay: Infinity })[Symbol.asyncIterator]();
     child.stderr.on("data", (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
@@ -139,7 +140,7 @@ class BenchWorker {
   /** Starts a worker and waits until it has loaded the model and done its warm-up run. */
   static async start(job: BenchJob, signal: AbortSignal): Promise<BenchWorker> {
     const script = fileURLToPath(new URL("./bench-worker.js", import.meta.url));
-    const worker = new BenchWorker(job, spawnNode(script, [], { stdio: ["pipe", "pipe", "pipe"], signal }) as ChildProcessWithoutNullStreams);
+    const worker = new BenchWorker(job, spawnNode(script, [], { stdio: ["pipe", "pipe", "pipe"], signal }) as ChildProcessWithoutNullStreams, signal);
     worker.child.stdin.write(`${JSON.stringify(job)}\n`);
     worker.info = (await worker.read<{ ready: boolean; info: string }>()).info;
     return worker;
@@ -168,6 +169,8 @@ class BenchWorker {
     const next = await this.lines.next();
     if (!next.done && next.value.startsWith("{")) return JSON.parse(next.value) as T;
     const code = await this.exited;
+    // Killed by the caller's signal: the abort is the reason, not the worker.
+    this.signal.throwIfAborted();
     const why = this.stderr.trim().split("\n").slice(-3).join(" ").slice(0, 400) || `exit code ${String(code)}`;
     throw new ShortgptError("ERR_BENCH_WORKER", `${this.job.engine} on ${this.job.model}: ${why}`);
   }

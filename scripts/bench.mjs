@@ -38,7 +38,10 @@ const header = `# Benchmarks
 
 Written by \`npm run bench\` (scripts/bench.mjs); each section is replaced when its suite runs.
 Figures are medians of repeated runs on a shared, noisy machine: read the ratios, not the
-absolute numbers. Every comparison (llama.cpp, cp) runs in the same process run as ours.
+absolute numbers. Every comparison (llama.cpp, cp) runs in the same run as ours, the two sides'
+runs interleaved, and each ratio comes with its range round by round; a ratio whose rounds differ
+by more than 25% is marked ⚠ noisy and listed under "Too noisy to trust" (src/cli/bench-stats.ts).
+Sections measured before that rule existed show a single figure.
 `;
 
 function machineLine() {

@@ -6,10 +6,10 @@
  * Random weights are numerically tame, so the bar is close agreement:
  * the same greedy token everywhere and ln p within 2e-3. llama.cpp runs live
  * here, with whatever ggml CPU variant this CPU loads; measured with the
- * x64, skylakex and icelake variants (scripts/llama-cpu-variant.mjs; haswell
- * on the AMD machine the test was written on): 80/80 greedy tokens for every
- * architecture, max |Δ ln p| 1.1e-3 (gemma2 with the AVX-512 variants, 5e-4
- * with x64).
+ * x64, sse42, skylakex and icelake variants (scripts/llama-cpu-variant.mjs;
+ * haswell on the AMD machine the test was written on): 80/80 greedy tokens
+ * for every architecture, max |Δ ln p| 1.14e-3 (gemma2 on the AVX-512
+ * variants, gemma3 on x64 and sse42).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

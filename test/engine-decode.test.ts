@@ -16,7 +16,7 @@
  *
  * llama.cpp runs live here, with whatever ggml CPU variant this CPU loads (its numbers differ in
  * the last bits between variants: test/fixtures/reference/README.md). The token-for-token checks
- * hold on the x64, skylakex and icelake variants (scripts/llama-cpu-variant.mjs) and on haswell:
+ * hold on the x64, sse42, skylakex and icelake variants (scripts/llama-cpu-variant.mjs) and haswell:
  * stories260K's f32 weights and the random models leave no near-ties for those bits to flip.
  */
 import { spawnSync } from "node:child_process";

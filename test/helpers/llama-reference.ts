@@ -90,7 +90,7 @@
  *   AVX-512 VNNI Xeon). Within a variant the numbers are bitwise reproducible; between variants
  *   they move by about as much as between the two attention kernels (against the "haswell"
  *   fixtures, "icelake" moved stories260K's ln p by up to 1.9e-2 with flash attention — its
- *   flash-attention kernel rounds differently — and SmolLM2's greedy tokens at 3-6% of positions;
+ *   flash-attention kernel rounds differently — and SmolLM2's greedy tokens at 3-9% of positions;
  *   the SIMD-less "x64" moved one SmolLM2 ln p by 1.0 nats). reference-fixtures.ts has the
  *   measured table and the tolerances (CROSS_VARIANT); scripts/llama-cpu-variant.mjs runs a
  *   command under any variant the CPU can run, scripts/llama-variation.mjs measures the spread.

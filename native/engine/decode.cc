@@ -40,6 +40,7 @@ GenerateResult generate_greedy(Backend& backend, const ModelConfig& config, cons
 
   RunControl run;  // the same cancellation check (and AbortError) as a batch run
   run.cancel = control.cancel;
+  run.weights = control.weights;
 
   GenerateResult result;
   std::vector<float> logits(static_cast<size_t>(V));

@@ -8,6 +8,7 @@ void RunControl::check() const {
   if (cancel && cancel->load(std::memory_order_relaxed)) {
     throw NativeError("ABORT_ERR", "The operation was aborted");
   }
+  if (weights) weights->check_not_tripped();
 }
 
 void ForwardPass::run(const BatchLayout& batch, const int32_t* tokens, const std::vector<uint8_t>& skip,

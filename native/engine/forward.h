@@ -14,15 +14,20 @@
 
 #include "engine/backend.h"
 #include "engine/hidden_stats.h"
+#include "engine/mapped_file.h"
 
 namespace shortgpt {
 
 struct RunControl {
   const std::atomic<bool>* cancel = nullptr;
+  // The mapped weights: a read that went past the end of a file that shrank
+  // meanwhile (caught by the SIGBUS guard, zeros read) stops the run.
+  const MappedFile* weights = nullptr;
   // Called after each block with the blocks finished so far in this batch.
   std::function<void(int blocks_done)> on_block;
 
-  // Throws NativeError ABORT_ERR when cancelled.
+  // Throws NativeError ABORT_ERR when cancelled, ERR_FILE_CHANGED when the
+  // weights' file shrank under a read.
   void check() const;
 };
 

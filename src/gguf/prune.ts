@@ -200,6 +200,7 @@ export async function pruneLayers(
   const file = readGguf(inputPath);
   const plan = planPrune(file, layers, options);
   const layout = await writeGguf(outputPath, plan.spec, plan.sources, {
+    sourceFiles: [file],
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });

@@ -83,6 +83,21 @@ export const GGUF_LIMITS = {
    * exactly (8 PiB; no model file is that large).
    */
   maxSafeOffset: Number.MAX_SAFE_INTEGER,
+  /**
+   * Ours: at most 512 x 512 tensors. llama.cpp allows at most 512 blocks
+   * (LLAMA_MAX_LAYERS) and no architecture has more than a few hundred tensors
+   * per block (128 unmerged experts x 3 is the largest seen), while every
+   * tensor info costs a few hundred bytes of JS heap: 7 million (a 300 MB
+   * header) took 3 GB. This keeps a hostile header under ~100 MB.
+   */
+  maxTensors: 512 * 512,
+  /**
+   * Ours: metadata entries. Real files have tens (per-block values are
+   * arrays, not keys); a header of millions of tiny entries only costs memory.
+   */
+  maxKv: 65536,
+  /** LLAMA_MAX_LAYERS: llama.cpp asserts 1 <= {arch}.block_count <= 512. */
+  maxBlocks: 512,
 } as const;
 
 /** Smallest possible encodings, used to bound counts by the bytes left in the file. */
@@ -354,8 +369,14 @@ function parseHeader(c: FileCursor): GgufFile {
   if (nTensors < 0n || nTensors > BigInt(Math.floor(c.remaining / MIN_TENSOR_INFO_BYTES))) {
     c.fail("ERR_GGUF_COUNT", `tensor count ${nTensors} is impossible for a file of ${c.fileSize} bytes`, tensorCountAt);
   }
+  if (nTensors > BigInt(GGUF_LIMITS.maxTensors)) {
+    c.fail("ERR_GGUF_LIMIT", `tensor count ${nTensors} is beyond the ${GGUF_LIMITS.maxTensors} tensors shortgpt reads (512 blocks of 512)`, tensorCountAt);
+  }
   if (nKv < 0n || nKv > BigInt(Math.floor(c.remaining / MIN_KV_BYTES))) {
     c.fail("ERR_GGUF_COUNT", `metadata count ${nKv} is impossible for a file of ${c.fileSize} bytes`, kvCountAt);
+  }
+  if (nKv > BigInt(GGUF_LIMITS.maxKv)) {
+    c.fail("ERR_GGUF_LIMIT", `metadata count ${nKv} is beyond the ${GGUF_LIMITS.maxKv} entries shortgpt reads`, kvCountAt);
   }
 
   const kv: GgufKv[] = [];

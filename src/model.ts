@@ -393,6 +393,14 @@ export class Model {
     return mask;
   }
 
+  /** Native errors about the model's contents (ERR_NON_FINITE) name the file. */
+  private withPath(error: unknown): unknown {
+    if (error instanceof Error && (error as { code?: unknown }).code === "ERR_NON_FINITE" && !error.message.startsWith(this.path)) {
+      error.message = `${this.path}: ${error.message}`;
+    }
+    return error;
+  }
+
   /** Queues a native call: abort and progress wiring, one call at a time per model. */
   private run<T>(
     options: RunOptions,
@@ -408,7 +416,7 @@ export class Model {
       try {
         return await call(engine, token, onProgress ? (done) => onProgress({ done, total }) : undefined);
       } catch (error) {
-        throw normalizeNativeError(error);
+        throw this.withPath(normalizeNativeError(error));
       } finally {
         dispose();
       }

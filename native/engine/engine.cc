@@ -98,6 +98,7 @@ std::vector<float> Engine::logits(const std::vector<int32_t>& tokens, const std:
     backend_->logits(*x, rows.data() + r0, nr, out.data() + r0 * static_cast<size_t>(V));
   }
   file_->check_not_tripped();
+  require_finite_logits(out.data(), out.size(), "the logits");
   if (control.progress) control.progress(1.0);
   return out;
 }
@@ -151,6 +152,7 @@ std::vector<ChunkNll> Engine::perplexity(const std::vector<int32_t>& tokens, int
         const int32_t next = tokens[static_cast<size_t>(c0 * ctx + row + 1)];
         nll[r0 + static_cast<size_t>(k)] = token_nll(logits.data() + k * V, V, next);
       }
+      require_finite_logits(logits.data(), static_cast<size_t>(nr * V), "the logits");
     }
     const int64_t per_chunk = ctx - 1 - first;
     for (int64_t i = 0; i < nb; ++i) {

@@ -2,7 +2,8 @@
 // sequence, run block 0 over all of them, then block 1, ..., with blocks in the
 // skip mask left out (identity: the residual stream passes unchanged, which is
 // exactly what removing the block does) and every remaining block keeping its
-// own index-dependent settings. Between blocks: the hooks and a cancellation
+// own index-dependent settings. Between blocks: a check that the state is
+// finite (ERR_NON_FINITE names the block), the hooks and a cancellation
 // check.
 #pragma once
 
@@ -30,6 +31,14 @@ struct RunControl {
   // weights' file shrank under a read.
   void check() const;
 };
+
+// Throws ERR_NON_FINITE when rows [0, rows) of x hold a NaN or an infinity:
+// after block `block`, or in the embeddings when block is -1.
+void require_finite_state(Backend& backend, const HiddenState& x, int64_t rows, int block);
+
+// Throws ERR_NON_FINITE when v[0..n) (logits, or a quantity computed from
+// them) holds a NaN or an infinity; `what` says which.
+void require_finite_logits(const float* v, size_t n, const char* what);
 
 class ForwardPass {
  public:

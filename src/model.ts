@@ -50,6 +50,13 @@ export interface RunOptions {
   onProgress?: (progress: EngineProgress) => void;
   /** Block indices to skip (run as identity): simulates removing them. */
   skip?: readonly number[];
+  /**
+   * Run sequences longer than the model's training context
+   * (`{arch}.context_length`). Off by default: positions the model never saw
+   * give meaningless numbers, and attention's cost grows with the square of
+   * the length (ERR_CONTEXT_LENGTH).
+   */
+  allowLongContext?: boolean;
 }
 
 export interface LogitsOptions extends RunOptions {
@@ -149,6 +156,7 @@ export class Model {
   /** Logits of one sequence (starting at position 0): positions × vocab floats, row-major. */
   async logits(ids: ArrayLike<number>, options: LogitsOptions = {}): Promise<Float32Array> {
     const tokens = this.tokenArray(ids);
+    this.checkContext(tokens.length, options, "a sequence");
     const positions = options.positions ?? Array.from({ length: tokens.length }, (_, i) => i);
     const rows = new Int32Array(positions.length);
     positions.forEach((p, i) => {
@@ -173,6 +181,7 @@ export class Model {
     const tokens = typeof text === "string" ? this.tokenizer.encode(text, { addSpecial: true, parseSpecial: false }) : text.tokens;
     // BOS over each chunk's first token where the vocabulary adds BOS (or as the caller says).
     const bos = typeof text !== "string" && text.bos !== undefined ? text.bos : this.tokenizer.addBos ? this.tokenizer.special.bos : null;
+    this.checkContext(options.ctx ?? 512, options, "a perplexity chunk (ctx)");
     const skip = this.skipMask(options.skip);
     return perplexityOfTokens(tokens, bos, options, (ids, ctx, first, runOptions, total) =>
       this.run(runOptions, total, (engine, cancel, progress) => engine.perplexity(ids, ctx, first, skip, cancel, progress)),
@@ -214,6 +223,7 @@ export class Model {
     if (lengths.length === 0 || lengths.some((l) => l < 1)) {
       throw new ShortgptError("ERR_INVALID_ARG", "hiddenStats needs at least one window, each with at least one token");
     }
+    this.checkContext(Math.max(...lengths), options, "a window");
     const spans = options.spans ?? [1];
     for (const n of spans) {
       if (!Number.isInteger(n) || n < 1 || n > this.blockCount) {
@@ -391,6 +401,17 @@ export class Model {
       mask[i] = 1;
     }
     return mask;
+  }
+
+  /** ERR_CONTEXT_LENGTH for a sequence longer than the training context, unless allowed. */
+  private checkContext(length: number, options: Pick<RunOptions, "allowLongContext">, what: string): void {
+    const limit = this.contextLength;
+    if (options.allowLongContext || length <= limit) return;
+    throw new ShortgptError(
+      "ERR_CONTEXT_LENGTH",
+      `${what} of ${length} tokens is longer than the ${limit}-token context ${this.path} was trained on ` +
+        `(${this.architecture}.context_length): use at most ${limit} tokens, or allowLongContext (CLI: --force-context) to run it anyway`,
+    );
   }
 
   /** Native errors about the model's contents (ERR_NON_FINITE) name the file. */

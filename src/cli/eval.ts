@@ -19,6 +19,7 @@ interface EvalFlags {
   skip?: string;
   threads?: number;
   json?: boolean;
+  forceContext?: boolean;
 }
 
 /** llama-perplexity reads its file and drops one trailing newline before tokenizing. */
@@ -43,6 +44,7 @@ export function registerEval(program: Command): void {
     .option("--skip <list>", "0-based blocks to skip (run as identity), e.g. 3,4 or 6-11")
     .option("--threads <n>", "threads (default: one per physical core)", positiveInt("--threads"))
     .option("--json", "print one JSON object instead of text")
+    .option("--force-context", "allow --ctx beyond the model's training context ({arch}.context_length)")
     .addHelpText(
       "after",
       `
@@ -77,6 +79,7 @@ Examples:
               ...(flags.chunks !== undefined ? { chunks: flags.chunks } : {}),
               skip,
               signal: ctx.signal,
+              ...(flags.forceContext ? { allowLongContext: true } : {}),
               onProgress: ({ done, total }) => {
                 // Tokens per second and ETA follow the tokens processed; the detail shows chunks.
                 progress.setTotal(total * flags.ctx);

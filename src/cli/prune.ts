@@ -79,6 +79,7 @@ the nearest valid set named; --force overrides.`,
         const modes = [flags.layers !== undefined, flags.remove !== undefined, flags.ratio !== undefined].filter(Boolean).length;
         if (modes !== 1) throw new UsageError("give exactly one of --layers LIST, --remove N or --ratio R");
         const interactive = ctx.interactive && !flags.json;
+        const longContext = flags.forceContext ? { allowLongContext: true } : {};
         const say = (line: string) => {
           if (!flags.json) process.stdout.write(`${line}\n`);
         };
@@ -118,7 +119,7 @@ the nearest valid set named; --force overrides.`,
               const m = await openOnce();
               const progress = engineProgress("scoring", flags.ctx, interactive);
               try {
-                const scored = await scoreModel(m, text!, { ctx: flags.ctx, windows: flags.windows, span, signal: ctx.signal, onProgress: progress.onProgress });
+                const scored = await scoreModel(m, text!, { ctx: flags.ctx, windows: flags.windows, span, signal: ctx.signal, onProgress: progress.onProgress, ...longContext });
                 scores = scored.report;
                 planning = planningScores(scored);
               } finally {
@@ -136,7 +137,7 @@ the nearest valid set named; --force overrides.`,
                     // The first pass (nothing skipped) is the one already scored above.
                     rescore: async (skipped: readonly number[]) => {
                       if (skipped.length === 0) return scores.layers.map((l) => l.bi);
-                      const r = await scoreModel(await openOnce(), text!, { ctx: flags.ctx, windows: flags.windows, skip: skipped, signal: ctx.signal });
+                      const r = await scoreModel(await openOnce(), text!, { ctx: flags.ctx, windows: flags.windows, skip: skipped, signal: ctx.signal, ...longContext });
                       return r.report.layers.map((l) => l.bi);
                     },
                     onStep: (step: { removed: readonly number[]; score: number }, done: number) =>
@@ -177,7 +178,7 @@ the nearest valid set named; --force overrides.`,
           let evaluation: { text: string[]; ctx: number; chunks: number; tokensScored: number; perplexityBefore: number; perplexityAfter: number } | undefined;
           if (flags.eval) {
             const text = calibrationText({ ...flags, text: flags.eval, field: flags.field });
-            const options = { ctx: flags.evalCtx, ...(flags.evalChunks ? { chunks: flags.evalChunks } : {}), signal: ctx.signal };
+            const options = { ctx: flags.evalCtx, ...(flags.evalChunks ? { chunks: flags.evalChunks } : {}), signal: ctx.signal, ...longContext };
             const m = await openOnce();
             const p1 = engineProgress("perplexity (before)", flags.evalCtx, interactive);
             const pplBefore = await m.perplexity(text.text, { ...options, onProgress: p1.onProgress }).finally(() => p1.display.stop());

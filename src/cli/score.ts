@@ -62,6 +62,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
             span: flags.span,
             signal: ctx.signal,
             onProgress: progress.onProgress,
+            ...(flags.forceContext ? { allowLongContext: true } : {}),
           }));
         } finally {
           progress.display.stop();
@@ -70,7 +71,8 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
         const rules = layerRules(model.file);
         const k = Math.min(flags.mark ?? Math.max(1, Math.round(report.blockCount / 4)), rules.removableBlocks - 1);
         const metricValues = report.layers.map((l) => (report.metric === "bi" ? l.bi : report.metric === "rm" ? l.rm : (l.angular ?? Number.POSITIVE_INFINITY)));
-        const marked = new Set(cheapestValidSet(metricValues, k, selectionRules(rules)));
+        // A model with one removable block has nothing to mark: removing it would leave no block.
+        const marked = new Set(k >= 1 ? cheapestValidSet(metricValues, k, selectionRules(rules)) : []);
         if (flags.json) writeJsonOutput(flags.json, report);
         if (flags.report) {
           const { renderHtmlReport } = await import("../report/html-report.js");
@@ -78,7 +80,11 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
         }
         if (flags.json !== "-") {
           process.stdout.write(`${renderScoreTable(report, { marked, color: ctx.interactive })}\n`);
-          process.stdout.write(`${k} most removable (valid under ${rules.architecture}'s rules): ${[...marked].join(", ")}; scored in ${report.seconds?.toFixed(1)} s\n`);
+          process.stdout.write(
+            k >= 1
+              ? `${k} most removable (valid under ${rules.architecture}'s rules): ${[...marked].join(", ")}; scored in ${report.seconds?.toFixed(1)} s\n`
+              : `no block can be removed from a model with ${report.blockCount} block${report.blockCount === 1 ? "" : "s"}; scored in ${report.seconds?.toFixed(1)} s\n`,
+          );
         }
       }),
     );

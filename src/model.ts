@@ -19,7 +19,7 @@ import { addon, cancelTokenFor, normalizeNativeError, throwIfAborted, type Nativ
 import { AbortError, ShortgptError } from "./errors.js";
 import { hiddenStatsFromNative, type HiddenStats } from "./evaluate/hidden-stats.js";
 import { perplexityOfTokens, type PerplexityOptions, type PerplexityResult } from "./evaluate/perplexity.js";
-import { architectureOf, optionalInteger } from "./gguf/metadata.js";
+import { contextLengthOf, optionalInteger } from "./gguf/metadata.js";
 import { readGguf, type GgufFile } from "./gguf/read.js";
 import type { CalibrationText } from "./data/calibration.js";
 import { scoreModel, type ScoreOptions, type ScoreResult } from "./score/score.js";
@@ -242,7 +242,7 @@ export class Model {
    * (2^31 when the file does not say).
    */
   get contextLength(): number {
-    return optionalInteger(this.file, `${architectureOf(this.file)}.context_length`) ?? 2 ** 31;
+    return contextLengthOf(this.file) ?? 2 ** 31;
   }
 
   /**

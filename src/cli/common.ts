@@ -7,6 +7,8 @@ import { InvalidArgumentError } from "commander";
 import pc from "picocolors";
 
 import { AbortError, errorCode } from "../errors.js";
+import { fileErrorFromSystem } from "../files/file-errors.js";
+import { terminalSafeLines } from "./safe-text.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -53,7 +55,9 @@ function reportError(error: unknown, interrupted: boolean): number {
     process.stderr.write("shortgpt: interrupted; nothing was written\n");
     return EXIT_INTERRUPTED;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  error = fileErrorFromSystem(error);
+  // Messages quote metadata keys, names and paths from files: no escape sequences reach the terminal.
+  const message = terminalSafeLines(error instanceof Error ? error.message : String(error));
   const code = errorCode(error);
   process.stderr.write(`${pc.red("shortgpt: error:")} ${message}${code ? pc.dim(` [${code}]`) : ""}\n`);
   if (process.env.SHORTGPT_DEBUG && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 
 import { formatLayerList, parseLayerList } from "../arch/layer-rules.js";
-import { ShortgptError } from "../errors.js";
+import { inputError } from "../files/file-errors.js";
 import { action, positiveInt, printJson, UsageError } from "./common.js";
 import { createProgress } from "./progress.js";
 
@@ -28,7 +28,7 @@ export function readEvalText(path: string): string {
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new ShortgptError("ERR_FILE_OPEN", `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw inputError(error, path, "text");
   }
   return text.endsWith("\n") ? text.slice(0, -1) : text;
 }

@@ -73,3 +73,18 @@ export function outputError(error: unknown, path: string): unknown {
   const [code, reason] = describe(errno, path, true);
   return new ShortgptError(code, `cannot write ${path}: ${reason} (nothing was written)`, { cause: error });
 }
+
+/** System calls that change files: an error in one of them is a write error. */
+const WRITING_SYSCALLS = new Set(["write", "rename", "mkdir", "unlink", "rmdir", "ftruncate", "fsync", "copyfile", "link", "symlink", "utime", "futime", "chmod"]);
+
+/**
+ * Any Node system error that names a path (err.path), as a ShortgptError with
+ * an ERR_FILE_* code: the CLI's safety net for a path no command wrapped
+ * itself. Other errors pass through.
+ */
+export function fileErrorFromSystem(error: unknown): unknown {
+  const errno = errnoOf(error);
+  const e = error as NodeJS.ErrnoException | undefined;
+  if (!errno || typeof e?.path !== "string") return error;
+  return WRITING_SYSCALLS.has(e.syscall ?? "") ? outputError(error, e.path) : inputError(error, e.path);
+}

@@ -121,3 +121,8 @@ export function blockCountOf(file: GgufFile, arch: string = architectureOf(file)
   }
   return n;
 }
+
+/** {arch}.context_length, the context the model was trained on; undefined when the file does not say. */
+export function contextLengthOf(file: GgufFile): number | undefined {
+  return optionalInteger(file, `${architectureOf(file)}.context_length`);
+}

@@ -20,7 +20,7 @@ import { AbortError, ShortgptError } from "./errors.js";
 import { hiddenStatsFromNative, type HiddenStats } from "./evaluate/hidden-stats.js";
 import { perplexityOfTokens, type PerplexityOptions, type PerplexityResult } from "./evaluate/perplexity.js";
 import { contextLengthOf, optionalInteger } from "./gguf/metadata.js";
-import { readGguf, type GgufFile } from "./gguf/read.js";
+import { assertUnchanged, readGguf, type GgufFile } from "./gguf/read.js";
 import type { CalibrationText } from "./data/calibration.js";
 import { scoreModel, type ScoreOptions, type ScoreResult } from "./score/score.js";
 import { loadTokenizer, type Tokenizer } from "./tokenizer/index.js";
@@ -473,5 +473,12 @@ export async function openModel(path: string, options: OpenModelOptions = {}): P
   const config = modelConfig(file);
   const tensors = file.tensors.map((t) => ({ name: t.name, type: t.type, dims: t.dims, offset: t.offset, size: t.size }));
   const engine = new (addon().Engine)(path, tensors, config, { threads, kv, memoryBudget });
+  try {
+    // The file mapped must be the one whose header was read (not replaced or rewritten in between).
+    assertUnchanged(file);
+  } catch (error) {
+    engine.close();
+    throw error;
+  }
   return new Model(path, file, config, engine);
 }

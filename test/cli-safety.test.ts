@@ -123,7 +123,8 @@ describe("outputs", () => {
       expect(existsSync(out), extra.join(" ")).toBe(false);
     }
     const layersReport = run("prune", SMOLLM2_PATH, "-o", out, "--layers", "3", "--report", join(dir, "r.html"));
-    expect(layersReport.stderr).toContain("ERR_MISSING_SCORES");
+    expect(layersReport.code).toBe(2);
+    expect(layersReport.stderr).toContain("--report needs scores");
     expect(existsSync(out)).toBe(false);
   });
 

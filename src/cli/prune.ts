@@ -3,10 +3,10 @@
  * choose blocks (given, or from scores with a strategy), remove them, write a
  * new GGUF, and optionally measure perplexity before and after.
  */
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 
 import { InvalidArgumentError, Option, type Command } from "commander";
-import pc from "picocolors";
 
 import { formatLayerList, layerRules, parseLayerList } from "../arch/layer-rules.js";
 import { ShortgptError } from "../errors.js";
@@ -22,8 +22,9 @@ import { schemaProblem } from "../report/schema-check.js";
 import { SCORE_REPORT_SCHEMA } from "../report/score-schema.js";
 import type { PruneOutcome, ScoreReport } from "../score/report-types.js";
 import { scoreModel } from "../score/score.js";
-import { addCalibrationOptions, calibrationText, engineProgress, type CalibrationFlags } from "./calibration-options.js";
-import { action, formatBytes, formatCount, nonNegativeInt, positiveInt, printJson, UsageError } from "./common.js";
+import { addCalibrationOptions, calibrationText, engineProgress, warnFewerWindows, type CalibrationFlags } from "./calibration-options.js";
+import { pc } from "./colors.js";
+import { action, checkStdinOnce, formatBytes, formatCount, nonNegativeInt, positiveInt, printJson, readTextInput, refuseStdout, UsageError } from "./common.js";
 import { createProgress } from "./progress.js";
 import { terminalSafe } from "./safe-text.js";
 
@@ -53,19 +54,19 @@ export function registerPrune(program: Command): void {
     .command("prune")
     .description("remove transformer blocks from a GGUF model and write a new file that llama.cpp runs")
     .argument("<model>", "input GGUF file (never modified)")
-    .requiredOption("-o, --output <file>", "output GGUF file (written atomically)")
+    .requiredOption("-o, --output <file>", "output GGUF file (written atomically; not '-')")
     .option("--layers <list>", "0-based block indices to remove, e.g. 3,5,21-29")
     .option("--remove <n>", "remove this many blocks, chosen from scores", positiveInt("--remove"))
     .option("--ratio <r>", "remove this fraction of the blocks, chosen from scores", ratio)
     .addOption(new Option("--strategy <name>", "how --remove/--ratio choose: bi (lowest Block Influence), block (best contiguous run, angular distance), iterative (re-score after each removal)").choices([...STRATEGIES]).default("bi"))
-    .option("--scores <file>", "scores from `shortgpt score --json` instead of scoring now");
+    .option("--scores <file>", "scores from `shortgpt score --json` instead of scoring now ('-' reads standard input)");
   addCalibrationOptions(command)
-    .option("--eval <files...>", "measure perplexity before and after on this text (our engine)")
+    .option("--eval <files...>", "measure perplexity before and after on this text (our engine; '-' reads standard input)")
     .option("--eval-ctx <tokens>", "perplexity chunk size", positiveInt("--eval-ctx"), 512)
     .option("--eval-chunks <n>", "at most this many perplexity chunks", nonNegativeInt("--eval-chunks"))
     .option("--report <file>", "write a standalone HTML report")
     .option("--force", "write even when the set breaks the architecture's layer-index rules")
-    .option("--json", "print one JSON object with the result instead of text")
+    .option("--json", "print one JSON object with the result instead of text (seconds: the rewrite; timings: each step and the total)")
     .addHelpText(
       "after",
       `
@@ -82,8 +83,25 @@ the nearest valid set named; --force overrides.`,
     )
     .action(
       action(async (ctx, modelPath: string, flags: PruneFlags) => {
+        const started = performance.now();
         const modes = [flags.layers !== undefined, flags.remove !== undefined, flags.ratio !== undefined].filter(Boolean).length;
         if (modes !== 1) throw new UsageError("give exactly one of --layers LIST, --remove N or --ratio R");
+        refuseStdout("-o", flags.output, "the model is written to a temporary file beside the output and renamed into place");
+        refuseStdout("--report", flags.report, "the report is a standalone HTML file");
+        if (flags.report && flags.layers !== undefined) {
+          throw new UsageError("--report needs scores: choose the blocks with --remove/--ratio and --text or --scores");
+        }
+        checkStdinOnce([["--text", flags.text], ["--scores", flags.scores], ["--eval", flags.eval]]);
+        /** Seconds of each step, for --json. */
+        const timings: { score?: number; rewrite?: number; eval?: number; total?: number } = {};
+        const timed = async <T>(step: "score" | "eval", run: () => Promise<T>): Promise<T> => {
+          const t0 = performance.now();
+          try {
+            return await run();
+          } finally {
+            timings[step] = (timings[step] ?? 0) + (performance.now() - t0) / 1000;
+          }
+        };
         const interactive = ctx.interactive && !flags.json;
         const longContext = flags.forceContext ? { allowLongContext: true } : {};
         const say = (line: string) => {
@@ -100,10 +118,7 @@ the nearest valid set named; --force overrides.`,
         // Everything that can fail is checked before a long scoring pass and before the model is
         // written: the destinations, the --eval text, the --eval-ctx against the model's context.
         checkOutputPath(flags.output);
-        if (flags.report) {
-          if (flags.layers !== undefined) throw new ShortgptError("ERR_MISSING_SCORES", "--report needs scores: prune with --remove/--ratio and --text or --scores");
-          checkOutputPath(flags.report, "report");
-        }
+        if (flags.report) checkOutputPath(flags.report, "report");
         const evalText = flags.eval ? calibrationText({ ...flags, text: flags.eval }) : undefined;
         if (evalText && !flags.forceContext) {
           const limit = contextLengthOf(readGguf(modelPath));
@@ -139,8 +154,9 @@ the nearest valid set named; --force overrides.`,
               const m = await openOnce();
               const progress = engineProgress("scoring", flags.ctx, interactive);
               try {
-                const scored = await scoreModel(m, text!, { ctx: flags.ctx, windows: flags.windows, span, signal: ctx.signal, onProgress: progress.onProgress, ...longContext });
+                const scored = await timed("score", () => scoreModel(m, text!, { ctx: flags.ctx, windows: flags.windows, span, signal: ctx.signal, onProgress: progress.onProgress, ...longContext }));
                 scores = scored.report;
+                warnFewerWindows(scores);
                 planning = planningScores(scored);
               } finally {
                 progress.display.stop();
@@ -157,7 +173,7 @@ the nearest valid set named; --force overrides.`,
                     // The first pass (nothing skipped) is the one already scored above.
                     rescore: async (skipped: readonly number[]) => {
                       if (skipped.length === 0) return scores.layers.map((l) => l.bi);
-                      const r = await scoreModel(await openOnce(), text!, { ctx: flags.ctx, windows: flags.windows, skip: skipped, signal: ctx.signal, ...longContext });
+                      const r = await timed("score", async () => scoreModel(await openOnce(), text!, { ctx: flags.ctx, windows: flags.windows, skip: skipped, signal: ctx.signal, ...longContext }));
                       return r.report.layers.map((l) => l.bi);
                     },
                     onStep: (step: { removed: readonly number[]; score: number }, done: number) =>
@@ -184,6 +200,7 @@ the nearest valid set named; --force overrides.`,
           } finally {
             progress.stop();
           }
+          timings.rewrite = result.seconds;
           for (const w of result.warnings) process.stderr.write(`${pc.yellow("shortgpt: warning:")} ${terminalSafe(w)} (--force)\n`);
 
           const outcome: { -readonly [K in keyof PruneOutcome]: PruneOutcome[K] } = {
@@ -201,10 +218,10 @@ the nearest valid set named; --force overrides.`,
             const options = { ctx: flags.evalCtx, ...(flags.evalChunks ? { chunks: flags.evalChunks } : {}), signal: ctx.signal, ...longContext };
             const m = await openOnce();
             const p1 = engineProgress("perplexity (before)", flags.evalCtx, interactive);
-            const pplBefore = await m.perplexity(text.text, { ...options, onProgress: p1.onProgress }).finally(() => p1.display.stop());
+            const pplBefore = await timed("eval", () => m.perplexity(text.text, { ...options, onProgress: p1.onProgress })).finally(() => p1.display.stop());
             const pruned = await open(flags.output);
             const p2 = engineProgress("perplexity (after)", flags.evalCtx, interactive);
-            const pplAfter = await pruned.perplexity(text.text, { ...options, onProgress: p2.onProgress }).finally(() => {
+            const pplAfter = await timed("eval", () => pruned.perplexity(text.text, { ...options, onProgress: p2.onProgress })).finally(() => {
               p2.display.stop();
               pruned.close();
             });
@@ -226,7 +243,9 @@ the nearest valid set named; --force overrides.`,
               blocksAfter: result.blocksAfter,
               bytesBefore: result.bytesBefore,
               bytesAfter: result.bytesAfter,
+              // The rewrite alone (reading the header, writing and syncing the file); timings has every step.
               seconds: Number(result.seconds.toFixed(3)),
+              timings: roundedTimings({ ...timings, total: (performance.now() - started) / 1000 }),
               ...(strategy !== "layers" ? { strategy, parametersBefore: result.parametersBefore, parametersAfter: result.parametersAfter } : {}),
               ...(evaluation ? { evaluation } : {}),
             });
@@ -260,26 +279,36 @@ function provenance(strategy: string, scores: ScoreReport | undefined) {
   return out;
 }
 
+/** Seconds of each step that ran (score, rewrite, eval) and the whole command (total), to the millisecond. */
+function roundedTimings(timings: Record<string, number | undefined>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [step, seconds] of Object.entries(timings)) if (seconds !== undefined) out[step] = Number(seconds.toFixed(3));
+  return out;
+}
+
 /** A scores file is ~200 bytes per block: anything this large is not one (and would be read whole). */
 const MAX_SCORES_BYTES = 64 * 1024 * 1024;
 
 /**
- * Reads and checks a `shortgpt score --json` file against SCORE_REPORT_SCHEMA
- * and the model it is used with: every field that reaches the plan, the
- * pruned file's metadata or the report has the type and range the schema
- * says (ERR_SCORES_FILE naming the field otherwise).
+ * Reads and checks a `shortgpt score --json` file (`-`: standard input)
+ * against SCORE_REPORT_SCHEMA and the model it is used with: every field that
+ * reaches the plan, the pruned file's metadata or the report has the type and
+ * range the schema says (ERR_SCORES_FILE naming the field otherwise).
  */
 export function readScoresFile(path: string, blockCount: number): ScoreReport {
   let raw: string;
   try {
-    const st = statSync(path);
-    if (st.isFile() && st.size > MAX_SCORES_BYTES) {
-      throw new ShortgptError("ERR_SCORES_FILE", `${path} is ${st.size} bytes: not a shortgpt score --json file`);
+    if (path !== "-") {
+      const st = statSync(path);
+      if (st.isFile() && st.size > MAX_SCORES_BYTES) {
+        throw new ShortgptError("ERR_SCORES_FILE", `${path} is ${st.size} bytes: not a shortgpt score --json file`);
+      }
     }
-    raw = readFileSync(path, "utf8");
+    raw = readTextInput(path);
   } catch (error) {
-    throw inputError(error, path, "scores");
+    throw inputError(error, path === "-" ? "standard input" : path, "scores");
   }
+  if (path === "-") path = "the scores on standard input";
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);

@@ -2,13 +2,13 @@
 import { Option, type Command } from "commander";
 
 import { layerRules } from "../arch/layer-rules.js";
+import { checkOutputPath, writeTextAtomic } from "../files/output.js";
 import { cheapestValidSet, selectionRules } from "../plan/select.js";
 import { renderScoreTable } from "../report/terminal.js";
-import { checkOutputPath, writeTextAtomic } from "../files/output.js";
 import { METRICS, type Metric, type ScoreReport } from "../score/report-types.js";
 import { scoreModel } from "../score/score.js";
-import { action, positiveInt } from "./common.js";
-import { addCalibrationOptions, calibrationText, engineProgress, type CalibrationFlags } from "./calibration-options.js";
+import { action, positiveInt, refuseStdout } from "./common.js";
+import { addCalibrationOptions, calibrationText, engineProgress, warnFewerWindows, type CalibrationFlags } from "./calibration-options.js";
 import { terminalSafe } from "./safe-text.js";
 
 interface ScoreFlags extends CalibrationFlags {
@@ -49,6 +49,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
     )
     .action(
       action(async (ctx, modelPath: string, flags: ScoreFlags) => {
+        refuseStdout("--report", flags.report, "the report is a standalone HTML file (--json - prints the scores)");
         // Outputs that cannot be written are found now, not after the scoring pass.
         if (flags.json && flags.json !== "-") checkOutputPath(flags.json, "scores");
         if (flags.report) checkOutputPath(flags.report, "report");
@@ -71,6 +72,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
           progress.display.stop();
           model.close();
         }
+        warnFewerWindows(report);
         const rules = layerRules(model.file);
         const k = Math.min(flags.mark ?? Math.max(1, Math.round(report.blockCount / 4)), rules.removableBlocks - 1);
         const metricValues = report.layers.map((l) => (report.metric === "bi" ? l.bi : report.metric === "rm" ? l.rm : (l.angular ?? Number.POSITIVE_INFINITY)));
@@ -82,7 +84,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
           writeTextAtomic(flags.report, renderHtmlReport({ scores: report, generatedAt: new Date() }), "report");
         }
         if (flags.json !== "-") {
-          process.stdout.write(`${renderScoreTable(report, { marked, color: ctx.interactive })}\n`);
+          process.stdout.write(`${renderScoreTable(report, { marked, color: ctx.color })}\n`);
           process.stdout.write(
             k >= 1
               ? `${k} most removable (valid under ${terminalSafe(rules.architecture)}'s rules): ${[...marked].join(", ")}; scored in ${report.seconds?.toFixed(1)} s\n`

@@ -13,6 +13,7 @@
 import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync, writeSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 
+import { checkCallOptions } from "../call-options.js";
 import { addon, cancelTokenFor, normalizeNativeError, throwIfAborted } from "../engine.js";
 import { ShortgptError } from "../errors.js";
 import { checkOutputPath, cleanStaleTemps, discardTemp, fsyncDirectory, tempPathFor } from "../files/output.js";
@@ -60,7 +61,9 @@ export interface WriteProgress {
 }
 
 export interface WriteOptions {
+  /** Aborting removes the temp file and rejects with an AbortError whose `cause` is the signal's reason. */
   signal?: AbortSignal;
+  /** Called as bytes are copied (never after an abort); if it throws, the write stops and rejects with that error. */
   onProgress?: (progress: WriteProgress) => void;
   /**
    * The files the tensor sources were planned from (as readGguf returned
@@ -272,6 +275,7 @@ export async function writeGguf(
   sources: readonly TensorSource[],
   options: WriteOptions = {},
 ): Promise<GgufLayout> {
+  checkCallOptions("writeGguf", options);
   if (sources.length !== spec.tensors.length) {
     throw new ShortgptError("ERR_INVALID_ARG", `writeGguf: ${spec.tensors.length} tensors but ${sources.length} sources`);
   }
@@ -282,6 +286,9 @@ export async function writeGguf(
   cleanStaleTemps(dir);
   const sourceFiles = options.sourceFiles ?? [];
   const tempPath = tempPathFor(outputPath);
+  // Removes the temp file if this thread's environment is torn down mid-write (a terminated
+  // worker_thread runs no `finally`); released below once the file is renamed or removed.
+  const guard = new (addon().TempFileGuard)(tempPath);
   let fd: number | undefined;
   try {
     for (const f of sourceFiles) assertUnchanged(f);
@@ -298,16 +305,20 @@ export async function writeGguf(
       ranges[i * 3 + 2] = layout.tensorSizes[i]!;
       total += layout.tensorSizes[i]!;
     });
+    const { signal, onProgress } = options;
     const method = process.env.SHORTGPT_COPY_METHOD === "buffered" ? "buffered" : "kernel";
-    const { token, dispose } = cancelTokenFor(options.signal);
+    const { token, dispose } = cancelTokenFor(signal);
     try {
       for (const [path, group] of groupRangesBySource(sources, ranges)) {
-        await addon().copyRanges(path, tempPath, group.ranges, token, options.onProgress
-          ? (done) => options.onProgress!({ bytesDone: group.doneBefore + done, bytesTotal: total })
+        // A throwing onProgress cancels the copy, which rejects with that error.
+        await addon().copyRanges(path, tempPath, group.ranges, token, onProgress
+          ? (done) => {
+              if (!signal?.aborted) onProgress({ bytesDone: group.doneBefore + done, bytesTotal: total });
+            }
           : undefined, method);
       }
     } catch (error) {
-      throw normalizeNativeError(error);
+      throw normalizeNativeError(error, signal);
     } finally {
       dispose();
     }
@@ -325,6 +336,8 @@ export async function writeGguf(
   } catch (error) {
     discardTemp(fd, tempPath);
     throw withNothingWritten(outputError(error, outputPath));
+  } finally {
+    guard.release();
   }
 }
 

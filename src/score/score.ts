@@ -5,6 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 
+import { checkCallOptions } from "../call-options.js";
 import { calibrationWindows, type CalibrationText } from "../data/calibration.js";
 import { ShortgptError } from "../errors.js";
 import type { HiddenStats } from "../evaluate/hidden-stats.js";
@@ -76,6 +77,7 @@ export function rankBlocks(layers: readonly LayerScore[], metric: Metric, exclud
 
 export async function scoreModel(model: Model, calibration: CalibrationText | string, options: ScoreOptions = {}): Promise<ScoreResult> {
   const started = performance.now();
+  checkCallOptions("model.score", options);
   const ctx = options.ctx ?? DEFAULT_CTX;
   const maxWindows = options.windows ?? DEFAULT_WINDOWS;
   const metric = options.metric ?? "bi";
@@ -92,17 +94,25 @@ export async function scoreModel(model: Model, calibration: CalibrationText | st
     );
   }
   const text = typeof calibration === "string" ? { text: calibration, sources: ["text"] } : calibration;
-  const tokenizer = model.tokenizer;
-  const ids = tokenizer.encode(text.text, { addSpecial: false });
-  const windows = calibrationWindows(ids, { ctx, maxWindows, bos: tokenizer.addBos ? tokenizer.special.bos : null });
-  const spans = [...new Set([span, ...(options.spans ?? [])])].sort((a, b) => a - b);
-  const stats = await model.hiddenStats(windows, {
-    spans,
-    ...(options.skip ? { skip: options.skip } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.allowLongContext ? { allowLongContext: true } : {}),
-  });
+  if (!text || typeof text.text !== "string") throw new ShortgptError("ERR_INVALID_ARG", "model.score: the calibration text must be a string or { text, sources }");
+  const release = model.retain();
+  let windows;
+  let stats;
+  try {
+    // Off the JS thread when the text is long (a worker_thread, same ids).
+    const ids = await model.tokenize(text.text, { addSpecial: false, ...(options.signal ? { signal: options.signal } : {}) });
+    windows = calibrationWindows(ids, { ctx, maxWindows, bos: model.windowStartToken() });
+    const spans = [...new Set([span, ...(options.spans ?? [])])].sort((a, b) => a - b);
+    stats = await model.hiddenStats(windows, {
+      spans,
+      ...(options.skip ? { skip: options.skip } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.allowLongContext ? { allowLongContext: true } : {}),
+    });
+  } finally {
+    release();
+  }
   const layers = layerScoresFromStats(stats, span);
   const angularBySpan = new Map<number, (number | null)[]>();
   for (const s of stats.spans) {
@@ -119,6 +129,7 @@ export async function scoreModel(model: Model, calibration: CalibrationText | st
     span,
     ctx,
     windows: windows.windows,
+    windowsRequested: maxWindows,
     tokens: windows.windows * ctx,
     calibration: { sources: text.sources, characters: text.text.length, textTokens: windows.textTokens },
     layers,

@@ -1,12 +1,10 @@
 /**
- * The only file that loads the native addon (node-gyp-build: a prebuild for
- * this platform, else build/Release). Everything else imports from here, so
- * the addon's surface is typed in one place.
+ * The only file that loads the native addon (src/native-loader.ts finds it: a
+ * local build in build/Release, else the prebuild for this platform).
+ * Everything else imports from here, so the addon's surface is typed in one place.
  */
-import { createRequire } from "node:module";
-
 import { AbortError } from "./errors.js";
-import { PACKAGE_ROOT } from "./package-info.js";
+import { CPU_ADDON, loadAddon } from "./native-loader.js";
 
 /** A tensor as the addon receives it: absolute offset and byte size. */
 export interface NativeTensorArg {
@@ -239,11 +237,7 @@ export interface NativeAddon {
 let cached: NativeAddon | undefined;
 
 export function addon(): NativeAddon {
-  if (!cached) {
-    const require = createRequire(import.meta.url);
-    const load = require("node-gyp-build") as (dir: string) => NativeAddon;
-    cached = load(PACKAGE_ROOT);
-  }
+  cached ??= loadAddon<NativeAddon>(CPU_ADDON);
   return cached;
 }
 

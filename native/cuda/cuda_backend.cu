@@ -522,6 +522,13 @@ bool CudaBackend::device_info(DeviceInfo& out) const {
 
 void CudaBackend::ensure_work(int64_t T) {
   if (T <= work_rows_) return;
+  // A reserve that fails (out of memory) leaves its buffer empty: until every
+  // buffer holds T rows, claim none, so the next call reserves again instead of
+  // running kernels on a null buffer; and whatever positions or tiles were
+  // uploaded may be gone with a reallocated buffer.
+  work_rows_ = 0;
+  uploaded_positions_.clear();
+  uploaded_tiles_.clear();
   const int64_t E = config_.n_embd;
   const int64_t ff = config_.max_ff();
   const int64_t qw = config_.max_q_width(), kvw = config_.max_kv_width();
@@ -540,8 +547,6 @@ void CudaBackend::ensure_work(int64_t T) {
   tiles_.set_tally(&tally_);
   tiles_.reserve((T / kAttnRows + T + 1) * int64_t(sizeof(AttnTile)), "work buffers");
   work_rows_ = T;
-  uploaded_positions_.clear();
-  uploaded_tiles_.clear();
 }
 
 void CudaBackend::upload_positions(const std::vector<int32_t>& pos) {

@@ -29,7 +29,7 @@ import { ARCH_CASES, buildArchModel, TOKENS, VOCAB } from "./helpers/arch-models
 import { cudaAddon, gpuSkipReason, nativeEngine, type NativeEngineOptions } from "./helpers/cuda-addon.js";
 import { GEMMA3_PATH, SHARED_DATA, SMOLLM2_PATH, STORIES_PATH } from "./helpers/data.js";
 import { logSoftmaxAt } from "./helpers/logit-rows.js";
-import { seededFloats, writeTinyModel, type TinyTensor } from "./helpers/tiny-model.js";
+import { llamaTensors, seededFloats, writeTinyModel, type TinyTensor } from "./helpers/tiny-model.js";
 import { randomBlocks } from "../scripts/gpu-check/cuda-kernels.mjs";
 
 // SHORTGPT_CUDA_TEST_DRY_RUN=1 runs the comparisons with a second CPU engine in place of the GPU,
@@ -264,6 +264,40 @@ describe.skipIf(reason !== null)(`CUDA vs CPU backend${reason ? ` (skipped: ${re
       } finally {
         resident.close();
         streamed.close();
+      }
+    });
+  });
+
+  describe("non-finite weights", () => {
+    // The GPU checks its hidden state after every block like the CPU (a NaN row must not count
+    // as an unchanged one in the hooks, nor an f16 overflow pass silently).
+    it("NaN in block 2's FFN: logits, hidden stats and decoding fail with ERR_NON_FINITE naming block 2", async () => {
+      const base = { embd: 32, vocab: 64, blocks: 4, heads: 4, headsKv: 2, ff: 48 };
+      const tensors = llamaTensors(base, 3).map((t) =>
+        t.name === "blk.2.ffn_down.weight" ? { ...t, data: new Float32Array((t.data as Float32Array).length).fill(Number.NaN) } : t,
+      );
+      const path = join(dir, "nan-block2.gguf");
+      writeTinyModel(path, { ...base, tensors });
+      const gpu = gpuEngine(path);
+      try {
+        const ids = Int32Array.from({ length: 40 }, (_, i) => (i * 7) % base.vocab);
+        const skip = new Uint8Array(base.blocks);
+        const calls: [string, () => Promise<unknown>][] = [
+          ["logits", () => gpu.logits(ids, Int32Array.of(39), skip)],
+          ["hiddenStats", () => gpu.hiddenStats(ids, Int32Array.of(30, 10), Int32Array.of(1), skip)],
+          ["generate", () => gpu.generate(ids.subarray(0, 8), 4, new Int32Array(0), skip, 1 << 20, false)],
+        ];
+        for (const [name, call] of calls) {
+          const err = (await call().then(() => undefined, (e: unknown) => e)) as (Error & { code: string }) | undefined;
+          expect(err, `${name} should fail`).toBeDefined();
+          expect(err!.code, name).toBe("ERR_NON_FINITE");
+          expect(err!.message, name).toMatch(/after block 2 /);
+        }
+        // The engine stays usable: without the broken block every logit is finite.
+        const clean = await gpu.logits(ids, Int32Array.of(39), Uint8Array.of(0, 0, 1, 0));
+        expect(clean.every((v) => Number.isFinite(v))).toBe(true);
+      } finally {
+        gpu.close();
       }
     });
   });

@@ -778,6 +778,19 @@ void CudaBackend::compare_rows(const HiddenState& sa, const HiddenState& sb, int
   check(cudaStreamSynchronize(stream_), "compare_rows");
 }
 
+bool CudaBackend::all_finite(const HiddenState& state, int64_t rows) {
+  activate();
+  if (rows <= 0) return true;
+  finite_flag_.set_tally(&tally_);
+  finite_flag_.reserve(int64_t(sizeof(int)), "the finite check");
+  check(cudaMemsetAsync(finite_flag_.get(), 0, sizeof(int), stream_), "the finite check");
+  flag_non_finite(cuda_state(state).x.as<float>(), rows * config_.n_embd, finite_flag_.as<int>(), stream_);
+  int flag = 0;
+  check(cudaMemcpyAsync(&flag, finite_flag_.get(), sizeof(int), cudaMemcpyDeviceToHost, stream_), "the finite check");
+  check(cudaStreamSynchronize(stream_), "the finite check");
+  return flag == 0;
+}
+
 void CudaBackend::logits(const HiddenState& state, const int64_t* rows, int64_t n_rows, float* out) {
   activate();
   if (n_rows <= 0) return;

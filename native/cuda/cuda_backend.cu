@@ -163,6 +163,14 @@ DeviceBlock BlockLayout::bind(const uint8_t* base) const {
 
 CudaBackend::CudaBackend(const ModelConfig& config, const ModelWeights& weights, const CudaBackendOptions& options)
     : config_(config), weights_(weights), kv_f16_(options.kv_f16) {
+  // What the attention kernel takes, refused before any device work rather than
+  // at the first block of the first call.
+  if (config_.head_dim_k > kAttnMaxHeadDim || config_.head_dim_v > kAttnMaxHeadDim) {
+    throw NativeError("ERR_UNSUPPORTED_MODEL", "the CUDA attention takes head sizes up to " +
+                                                   std::to_string(kAttnMaxHeadDim) + "; this model's are " +
+                                                   std::to_string(config_.head_dim_k) + " (K) and " +
+                                                   std::to_string(config_.head_dim_v) + " (V): use device 'cpu'");
+  }
   try {
     init_device(options);
     // Every tensor's type must be one the kernels decode (the CPU's list).

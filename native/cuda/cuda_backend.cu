@@ -505,12 +505,14 @@ const float* CudaBackend::rope_table(int layer, int64_t positions, int64_t conte
 int64_t CudaBackend::bytes_per_token(int64_t) const {
   const int64_t E = config_.n_embd;
   const int64_t ff = config_.max_ff();
-  const int64_t qkv = config_.max_q_width() + 2 * int64_t(config_.max_kv_width());
-  // xn, o, q/k/v (or fused), attention output, gate, up (2ff fused), h; the
-  // f16 copy of the widest matmul input; a position.
-  const int64_t floats = 2 * E + qkv + config_.max_attn_out() + 4 * ff;
+  const int64_t qw = config_.max_q_width(), kvw = config_.max_kv_width();
+  // What ensure_work allocates per row: xn, o; q_ (sized for a fused QKV
+  // output) and k_, v_ beside it; the attention output; gate, up (2ff fused),
+  // h. Then the f16 copy of the widest matmul input, a position and a share of
+  // an attention tile.
+  const int64_t floats = 2 * E + (qw + 2 * kvw) + 2 * kvw + config_.max_attn_out() + 4 * ff;
   const int64_t halfs = std::max<int64_t>(E, std::max<int64_t>(ff, config_.max_attn_out()));
-  return floats * 4 + halfs * 2 + 4;
+  return floats * 4 + halfs * 2 + 4 + 2 * int64_t(sizeof(AttnTile));
 }
 
 int64_t CudaBackend::bytes_per_state_row() const { return int64_t(config_.n_embd) * int64_t(sizeof(float)); }

@@ -414,6 +414,11 @@ void CudaBackend::plan_and_upload(int64_t budget, int64_t work_budget, int max_r
       check(cudaEventCreateWithFlags(&slot_free_[static_cast<size_t>(s)], cudaEventDisableTiming), "cudaEventCreate");
     }
   }
+  // cudaMemcpy from pageable (here: mapped) memory returns once the bytes are
+  // staged, possibly before the DMA to the device is done, and on the legacy
+  // stream, which the backend's non-blocking streams do not wait for: finish
+  // the uploads before any kernel can read the weights.
+  check(cudaDeviceSynchronize(), "upload weights");
   matmul_ = std::make_unique<DeviceMatmul>(*cublas_, stream_, &tally_, wscratch_bytes);
   // Everything but the batch's work buffers and states, allocated now or on first use.
   fixed_bytes_ = tally_.current() + wscratch_bytes + logits_reserve;
@@ -493,8 +498,12 @@ const float* CudaBackend::rope_table(int layer, int64_t positions, int64_t conte
     r->host->reserve(n);
     DeviceBuffer table(n * config_.rope.n_rot * int64_t(sizeof(float)), &tally_, "RoPE tables");
     check(cudaStreamSynchronize(stream_), "RoPE table upload");  // the old table may still be read
-    check(cudaMemcpy(table.get(), r->host->data(), static_cast<size_t>(n * config_.rope.n_rot) * sizeof(float),
-                     cudaMemcpyHostToDevice),
+    // On the compute stream, so the kernels queued after it see the table: a
+    // plain cudaMemcpy from pageable memory may return before its DMA lands,
+    // and it runs on the legacy stream, which this non-blocking stream does not
+    // wait for.
+    check(cudaMemcpyAsync(table.get(), r->host->data(), static_cast<size_t>(n * config_.rope.n_rot) * sizeof(float),
+                          cudaMemcpyHostToDevice, stream_),
           "RoPE table upload");
     r->table = std::move(table);
     r->positions = n;

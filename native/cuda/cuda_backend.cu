@@ -455,16 +455,20 @@ const DeviceBlock& CudaBackend::block(int layer) {
 }
 
 void CudaBackend::release_slot_after_compute(int layer) {
-  if (computing_slot_ < 0) return;
-  const int s = computing_slot_;
-  check(cudaEventRecord(slot_free_[static_cast<size_t>(s)], stream_), "cudaEventRecord");
-  last_slot_ = s;
-  computing_slot_ = -1;
-  // Prefetch the next streamed block into the other slot while this one computes.
+  if (computing_slot_ >= 0) {
+    const int s = computing_slot_;
+    check(cudaEventRecord(slot_free_[static_cast<size_t>(s)], stream_), "cudaEventRecord");
+    last_slot_ = s;
+    computing_slot_ = -1;
+  }
+  // Prefetch the next streamed block, while this one computes, into the slot
+  // this one does not use (after a resident block: the slot block() would
+  // pick, so the first streamed block after the resident ones is staged
+  // ahead too). stage() waits for whatever still reads that slot.
   const int next = layer + 1;
   if (next < config_.n_layer && !resident_[static_cast<size_t>(next)].get() && slot_layer_[0] != next &&
       slot_layer_[1] != next) {
-    stage(next, s == 0 ? 1 : 0);
+    stage(next, last_slot_ == 0 ? 1 : 0);
   }
 }
 

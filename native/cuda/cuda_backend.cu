@@ -40,6 +40,16 @@ DeviceMatrix shape_of(const Matrix& m) {
   return d;
 }
 
+// Throws ERR_UNSUPPORTED_TYPE naming the tensor unless the CUDA kernels
+// decode its type. The CPU's list is the same today; checking the device's own
+// list keeps a type added to the CPU alone from failing mid-run here.
+void require_device_type(const Matrix& m) {
+  if (device_type_supported(m.w.type)) return;
+  cpu::require_supported_weight(m.w.type, m.name);  // the CPU's message for a type nobody reads
+  throw NativeError("ERR_UNSUPPORTED_TYPE", "tensor " + m.name + " has type " + std::to_string(m.w.type) +
+                                                ", which the CUDA kernels cannot read: use device 'cpu'");
+}
+
 int64_t matrix_bytes(const Matrix& m) { return m.present() ? static_cast<int64_t>(m.w.row_bytes) * m.w.n_out : 0; }
 
 // The KV cache in device memory: per kept block, K and V rows of one
@@ -286,7 +296,7 @@ BlockLayout CudaBackend::layout_block(int layer) const {
   };
   auto mat = [&](const Matrix& m, BlockLayout::MatrixRef& ref) {
     if (!m.present()) return;
-    if (!device_type_supported(m.w.type)) cpu::require_supported_weight(m.w.type, m.name);
+    require_device_type(m);
     ref.shape = shape_of(m);
     ref.item = add(m.w.data, matrix_bytes(m));
   };
@@ -325,7 +335,7 @@ void CudaBackend::plan_and_upload(int64_t budget, int64_t work_budget, int max_r
   const Matrix& out = weights_.output();
   const bool tied = out.w.data == emb.w.data;
   for (const Matrix* m : {&emb, &out}) {
-    if (!device_type_supported(m->w.type)) cpu::require_supported_weight(m->w.type, m->name);
+    require_device_type(*m);
   }
   const int64_t emb_bytes = matrix_bytes(emb), out_bytes = tied ? 0 : matrix_bytes(out);
   const int64_t norm_bytes = config_.n_embd * int64_t(sizeof(float));

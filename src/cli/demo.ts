@@ -5,7 +5,6 @@
  * prefill speed before and after on held-out text, and writes an HTML report.
  */
 import { mkdirSync } from "node:fs";
-import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 
@@ -13,6 +12,7 @@ import type { Command } from "commander";
 
 import { formatLayerList, layerRules } from "../arch/layer-rules.js";
 import { nlpCorpusText } from "../data/nlp-corpus.js";
+import { writeTextAtomic } from "../files/output.js";
 import { pruneLayers } from "../gguf/prune.js";
 import { readGguf } from "../gguf/read.js";
 import { summarizeModel } from "../gguf/summary.js";
@@ -109,7 +109,7 @@ export function registerDemo(program: Command): void {
             say(`   prefill speed (512 tokens): ${speedBefore.toFixed(0)} -> ${speedAfter.toFixed(0)} tokens/s (${(speedAfter / speedBefore).toFixed(2)}×)`);
 
             const reportPath = join(out, "report.html");
-            writeFileSync(
+            writeTextAtomic(
               reportPath,
               renderHtmlReport({
                 scores: report,

@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 
 import { formatLayerList, parseLayerList } from "../arch/layer-rules.js";
-import { ShortgptError } from "../errors.js";
+import { inputError } from "../files/file-errors.js";
 import { engineProgress } from "./calibration-options.js";
 import { action, positiveInt, printJson, readTextInput, UsageError } from "./common.js";
 
@@ -17,6 +17,7 @@ interface EvalFlags {
   skip?: string;
   threads?: number;
   json?: boolean;
+  forceContext?: boolean;
 }
 
 /** llama-perplexity reads its file and drops one trailing newline before tokenizing. `-` reads stdin. */
@@ -25,7 +26,7 @@ export function readEvalText(path: string): string {
   try {
     text = readTextInput(path);
   } catch (error) {
-    throw new ShortgptError("ERR_FILE_OPEN", `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw inputError(error, path, "text");
   }
   return text.endsWith("\n") ? text.slice(0, -1) : text;
 }
@@ -41,6 +42,7 @@ export function registerEval(program: Command): void {
     .option("--skip <list>", "0-based blocks to skip (run as identity), e.g. 3,4 or 6-11")
     .option("--threads <n>", "threads (default: one per physical core)", positiveInt("--threads"))
     .option("--json", "print one JSON object instead of text")
+    .option("--force-context", "allow --ctx beyond the model's training context ({arch}.context_length)")
     .addHelpText(
       "after",
       `
@@ -76,6 +78,7 @@ Examples:
               ...(flags.chunks !== undefined ? { chunks: flags.chunks } : {}),
               skip,
               signal: ctx.signal,
+              ...(flags.forceContext ? { allowLongContext: true } : {}),
               onProgress: progress.onProgress,
             });
           } finally {

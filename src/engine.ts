@@ -1,11 +1,15 @@
 /**
- * The only file that loads the native addon (node-gyp-build: a prebuild for
- * this platform, else build/Release). Everything else imports from here, so
- * the addon's surface is typed in one place.
+ * The only file that loads the native addons: the CPU addon through
+ * node-gyp-build (a prebuild for this platform, else build/Release), and the
+ * optional CUDA addon (shortgpt_cuda.node, the whole engine plus the CUDA
+ * backend) only when something asks for it (`cudaAddon()`). Everything else
+ * imports from here, so the addon's surface is typed in one place.
  */
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
 
-import { AbortError } from "./errors.js";
+import { AbortError, ShortgptError } from "./errors.js";
 import { PACKAGE_ROOT } from "./package-info.js";
 
 /** A tensor as the addon receives it: absolute offset and byte size. */
@@ -49,6 +53,37 @@ export interface NativeEngineOptions {
   /** Precision of K and V in attention: "f16" like llama.cpp's default cache, or "f32". */
   kv: "f16" | "f32";
   memoryBudget: number;
+  /** Backend (default "cpu"); "cuda" only in the CUDA addon, else ERR_CUDA_UNAVAILABLE. */
+  device?: "cpu" | "cuda";
+  /** CUDA device ordinal (default 0). */
+  deviceIndex?: number;
+  /** Bytes of device memory the CUDA backend may hold; blocks beyond it are streamed. */
+  vramBudget?: number;
+  /** cuBLAS to open: a file or a folder holding libcublas (searched first). */
+  cublasPath?: string;
+}
+
+/** The GPU a CUDA engine runs on, as the native backend reports it. */
+export interface NativeCudaDeviceInfo {
+  readonly index: number;
+  readonly name: string;
+  readonly totalMemory: number;
+  readonly computeCapability: string;
+  /** CUDA versions as the runtime reports them (e.g. 13050 for 13.5) or as text. */
+  readonly driverVersion: number | string;
+  readonly runtimeVersion: number | string;
+  readonly cublasVersion: number | string;
+}
+
+export interface NativeEngineInfo {
+  readonly backend: "cpu" | "cuda" | string;
+  readonly threads: number;
+  readonly simd: string;
+  readonly memoryBudget: number;
+  /** CUDA engines: the device in use. */
+  readonly device?: NativeCudaDeviceInfo;
+  /** CUDA engines: the most device memory held so far, in bytes. */
+  readonly peakDeviceBytes?: number;
 }
 
 /** Hook sums of hiddenStats, as the native engine returns them (see src/model.ts HiddenStats). */
@@ -79,7 +114,7 @@ export interface NativeGenerateResult {
 }
 
 export interface NativeEngine {
-  readonly info: { backend: string; threads: number; simd: string; memoryBudget: number };
+  readonly info: NativeEngineInfo;
   logits(
     tokens: Int32Array,
     rows: Int32Array,
@@ -243,6 +278,61 @@ export function addon(): NativeAddon {
   return cached;
 }
 
+/** The CUDA addon's file name (CMakeLists.txt with -DSHORTGPT_CUDA=ON builds it). */
+export const CUDA_ADDON_FILE = "shortgpt_cuda.node";
+
+/**
+ * Where the CUDA addon is looked for, in order: $SHORTGPT_CUDA_ADDON (a file; when set, the
+ * only place), the local build of `npm run build:cuda` (build-cuda/Release), then a CUDA
+ * prebuild (prebuilds/<platform>-<arch>/cuda/, a folder node-gyp-build's lookup of the CPU
+ * addon never enters).
+ */
+export function cudaAddonCandidates(): string[] {
+  const fromEnv = process.env.SHORTGPT_CUDA_ADDON;
+  if (fromEnv) return [resolve(fromEnv)];
+  return [
+    join(PACKAGE_ROOT, "build-cuda", "Release", CUDA_ADDON_FILE),
+    join(PACKAGE_ROOT, "prebuilds", `${process.platform}-${process.arch}`, "cuda", CUDA_ADDON_FILE),
+  ];
+}
+
+let cudaCached: { addon: NativeAddon; path: string } | { error: ShortgptError } | undefined;
+
+/**
+ * The CUDA addon, loaded on first call (never by anything that runs on the CPU). Throws
+ * ERR_CUDA_UNAVAILABLE naming what is missing: no CUDA addon installed (where it was looked
+ * for), or one that would not load (the loader's reason), or a file without the CUDA backend.
+ * The answer is remembered for the process.
+ */
+export function cudaAddon(): { addon: NativeAddon; path: string } {
+  if (!cudaCached) {
+    const candidates = cudaAddonCandidates();
+    const path = candidates.find((p) => existsSync(p));
+    if (!path) {
+      cudaCached = {
+        error: new ShortgptError(
+          "ERR_CUDA_UNAVAILABLE",
+          `the CUDA addon (${CUDA_ADDON_FILE}) is not installed: looked for ${candidates.join(", ")}; build it with \`npm run build:cuda\` or set SHORTGPT_CUDA_ADDON`,
+        ),
+      };
+    } else {
+      try {
+        const loaded = createRequire(import.meta.url)(path) as NativeAddon;
+        if (!loaded.buildInfo().backends.includes("cuda")) {
+          throw new Error("it was built without the CUDA backend");
+        }
+        cudaCached = { addon: loaded, path };
+      } catch (error) {
+        cudaCached = {
+          error: new ShortgptError("ERR_CUDA_UNAVAILABLE", `the CUDA addon ${path} could not be loaded: ${(error as Error).message}`, { cause: error }),
+        };
+      }
+    }
+  }
+  if ("error" in cudaCached) throw cudaCached.error;
+  return cudaCached;
+}
+
 /** What the CUDA runtime linked into the addon sees (CMake builds with nvcc only). */
 export interface CudaStatus {
   /** CUDA runtime version, e.g. 13050 for 13.5. */
@@ -264,12 +354,20 @@ export interface CudaStatus {
 }
 
 /**
- * CUDA devices visible to this addon, or null when it was built without CUDA
- * (node-gyp and prebuilds are CPU-only; `npm run build:cuda` adds CUDA).
- * Each device runs a tiny probe kernel: call it once, not per operation.
+ * CUDA devices visible to the CUDA addon (see `cudaAddon()`), or null when no CUDA addon is
+ * installed or it does not load here (node-gyp builds and the CPU prebuilds have no CUDA;
+ * `npm run build:cuda` builds the CUDA addon). Each device runs a tiny probe kernel: call it
+ * once, not per operation.
  */
 export function cudaDevices(): CudaStatus | null {
-  return addon().cudaDevices();
+  let cuda: NativeAddon;
+  try {
+    cuda = cudaAddon().addon;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ERR_CUDA_UNAVAILABLE") return null;
+    throw error;
+  }
+  return cuda.cudaDevices();
 }
 
 /** Compiled backends, SIMD level in use, compiler and build system of the loaded addon. */
@@ -278,14 +376,18 @@ export function buildInfo(): NativeBuildInfo {
 }
 
 /**
- * A CancelToken that follows `signal`. Call `dispose` when the native call has
- * settled, so the listener does not outlive it.
+ * A CancelToken that follows `signal`, made by `from` (the addon whose engine
+ * will read it). Call `dispose` when the native call has settled, so the
+ * listener does not outlive it.
  */
-export function cancelTokenFor(signal: AbortSignal | undefined): {
+export function cancelTokenFor(
+  signal: AbortSignal | undefined,
+  from: NativeAddon = addon(),
+): {
   token: NativeCancelToken;
   dispose: () => void;
 } {
-  const token = new (addon().CancelToken)();
+  const token = new from.CancelToken();
   if (!signal) return { token, dispose: () => {} };
   if (signal.aborted) token.cancel();
   const onAbort = () => token.cancel();

@@ -15,7 +15,8 @@
  * one after another; separate models run in parallel.
  */
 import { modelConfig, type ModelConfig } from "./arch/model-config.js";
-import { addon, cancelTokenFor, normalizeNativeError, throwIfAborted, type NativeEngine } from "./engine.js";
+import { checkDeviceOptions, deviceReport, openEngine, type DeviceOptions, type DeviceReport, type DeviceSelection } from "./device/select.js";
+import { cancelTokenFor, normalizeNativeError, throwIfAborted, type NativeAddon, type NativeEngine, type NativeEngineInfo } from "./engine.js";
 import { AbortError, ShortgptError } from "./errors.js";
 import { hiddenStatsFromNative, type HiddenStats } from "./evaluate/hidden-stats.js";
 import { perplexityOfTokens, type PerplexityOptions, type PerplexityResult } from "./evaluate/perplexity.js";
@@ -25,11 +26,9 @@ import type { CalibrationText } from "./data/calibration.js";
 import { scoreModel, type ScoreOptions, type ScoreResult } from "./score/score.js";
 import { loadTokenizer, type Tokenizer } from "./tokenizer/index.js";
 
-export interface OpenModelOptions {
-  /** Threads of this model's pool; default one per physical core. */
+export interface OpenModelOptions extends DeviceOptions {
+  /** Threads of this model's pool (the CPU backend's; the CUDA backend uses them for host work); default one per physical core. */
   threads?: number;
-  /** "cpu" (the only backend so far) or "auto". */
-  device?: "cpu" | "auto";
   /** Bytes of working memory a call may use for activations; batches are sized to fit. Default 512 MiB. */
   memoryBudget?: number;
   /**
@@ -110,17 +109,22 @@ export class Model {
   readonly file: GgufFile;
   readonly config: ModelConfig;
   private engine: NativeEngine | undefined;
+  /** The addon that made the engine: its cancel tokens are the ones the engine reads. */
+  private readonly native_addon: NativeAddon;
+  private readonly selection: DeviceSelection;
   private tokenizerCache: Tokenizer | undefined;
   private stopTokensCache: Int32Array | undefined;
   /** Calls on one engine share its buffers: they run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
 
   /** @internal use openModel */
-  constructor(path: string, file: GgufFile, config: ModelConfig, engine: NativeEngine) {
+  constructor(path: string, file: GgufFile, config: ModelConfig, engine: NativeEngine, nativeAddon: NativeAddon, selection: DeviceSelection) {
     this.path = path;
     this.file = file;
     this.config = config;
     this.engine = engine;
+    this.native_addon = nativeAddon;
+    this.selection = selection;
   }
 
   get architecture(): string {
@@ -135,9 +139,18 @@ export class Model {
     return this.config.nVocab;
   }
 
-  /** Threads, SIMD level and memory budget in use. */
-  get info(): { backend: string; threads: number; simd: string; memoryBudget: number } {
+  /** Backend, threads, SIMD level and memory budget in use (CUDA: the device and its peak memory so far). */
+  get info(): NativeEngineInfo {
     return this.native().info;
+  }
+
+  /**
+   * The device this model runs on, as reports record it: the GPU (name, memory, compute
+   * capability, CUDA driver / runtime / cuBLAS versions, peak memory so far) or the CPU
+   * (model name, RAM, threads, SIMD); with `device: "auto"` on the CPU, why CUDA was not used.
+   */
+  get device(): DeviceReport {
+    return deviceReport(this.native().info, this.selection);
   }
 
   /** The model's tokenizer (loaded on first use). */
@@ -403,7 +416,7 @@ export class Model {
     const engine = this.native();
     const start = async (): Promise<T> => {
       throwIfAborted(options.signal);
-      const { token, dispose } = cancelTokenFor(options.signal);
+      const { token, dispose } = cancelTokenFor(options.signal, this.native_addon);
       const onProgress = options.onProgress;
       try {
         return await call(engine, token, onProgress ? (done) => onProgress({ done, total }) : undefined);
@@ -424,12 +437,14 @@ export class Model {
  * (naming the supported architectures), ERR_UNSUPPORTED_TYPE (naming the
  * tensor and its type), ERR_MISSING_TENSOR, ERR_TENSOR_SHAPE or ERR_GGUF_*
  * before anything runs.
+ *
+ * `device`: "cpu" (default); "cuda" runs on the GPU through the CUDA addon
+ * (ERR_CUDA_UNAVAILABLE naming what is missing: the CUDA addon, the driver, a
+ * usable GPU, cuBLAS); "auto" takes CUDA when all of that is there, else the
+ * CPU, and `model.device.fallbackReason` says why.
  */
 export async function openModel(path: string, options: OpenModelOptions = {}): Promise<Model> {
-  const device = options.device ?? "cpu";
-  if (device !== "cpu" && device !== "auto") {
-    throw new ShortgptError("ERR_UNSUPPORTED_DEVICE", `device '${String(device)}' is not available (this build has: cpu)`);
-  }
+  checkDeviceOptions(options);
   const threads = options.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
     throw new ShortgptError("ERR_INVALID_ARG", `threads must be an integer 1..1024, got ${threads}`);
@@ -443,6 +458,6 @@ export async function openModel(path: string, options: OpenModelOptions = {}): P
   const file = readGguf(path);
   const config = modelConfig(file);
   const tensors = file.tensors.map((t) => ({ name: t.name, type: t.type, dims: t.dims, offset: t.offset, size: t.size }));
-  const engine = new (addon().Engine)(path, tensors, config, { threads, kv, memoryBudget });
-  return new Model(path, file, config, engine);
+  const { engine, addon, selection } = openEngine([path, tensors, config], { threads, kv, memoryBudget }, options);
+  return new Model(path, file, config, engine, addon, selection);
 }

@@ -3,14 +3,14 @@
  * peak memory is its own. `shortgpt bench` starts it with
  * `node bench-worker.js` and writes one job (JSON) to its stdin:
  *
- *   { engine: "shortgpt" | "llama.cpp", model, threads, prompt: number[], gen, runs }
+ *   { engine: "shortgpt" | "llama.cpp", model, threads, prompt: number[], gen, runs, device? }
  *
  * It runs one warm-up generation (pages the weights in), then `runs` timed
  * ones: the prompt in one batch from position 0 and its first token
  * (prefill), then `gen` more tokens one at a time (decode, greedy, end of
  * generation ignored). It prints one JSON line:
  *
- *   { prefillSeconds: number[], decodeSeconds: number[], peakRssBytes, info }
+ *   { prefillSeconds: number[], decodeSeconds: number[], peakRssBytes, info, device? }
  *
  * llama.cpp runs through node-llama-cpp (loaded only here, dynamically: it is
  * optional) with its defaults on the CPU (flash attention "auto", f16 KV
@@ -18,6 +18,7 @@
  */
 import { performance } from "node:perf_hooks";
 
+import type { DeviceOptions, DeviceReport } from "../device/select.js";
 import { openModel } from "../model.js";
 
 export interface BenchJob {
@@ -27,6 +28,8 @@ export interface BenchJob {
   prompt: number[];
   gen: number;
   runs: number;
+  /** shortgpt: where the model runs (default the CPU). */
+  device?: DeviceOptions;
 }
 
 export interface BenchSample {
@@ -34,6 +37,8 @@ export interface BenchSample {
   decodeSeconds: number[];
   peakRssBytes: number;
   info: string;
+  /** shortgpt: the device it ran on, read after the runs (CUDA: peak GPU memory included). */
+  device?: DeviceReport;
 }
 
 async function readJob(): Promise<BenchJob> {
@@ -43,7 +48,7 @@ async function readJob(): Promise<BenchJob> {
 }
 
 async function runOurs(job: BenchJob): Promise<Omit<BenchSample, "peakRssBytes">> {
-  const model = await openModel(job.model, { threads: job.threads });
+  const model = await openModel(job.model, { threads: job.threads, ...job.device });
   try {
     // gen decode steps follow the prefill's token: gen + 1 tokens in all.
     const once = () => model.generate(job.prompt, { maxTokens: job.gen + 1, ignoreEos: true });
@@ -56,7 +61,8 @@ async function runOurs(job: BenchJob): Promise<Omit<BenchSample, "peakRssBytes">
       prefillSeconds.push(result.prefillSeconds);
       decodeSeconds.push(result.decodeSeconds);
     }
-    return { prefillSeconds, decodeSeconds, info: `shortgpt ${model.info.backend} ${model.info.simd}, ${model.info.threads} threads` };
+    const info = model.info.backend === "cuda" ? `shortgpt cuda, ${model.device.name}` : `shortgpt ${model.info.backend} ${model.info.simd}, ${model.info.threads} threads`;
+    return { prefillSeconds, decodeSeconds, info, device: model.device };
   } finally {
     model.close();
   }

@@ -13,6 +13,8 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 
 import { nlpCorpusText } from "../data/nlp-corpus.js";
+import { describeDevice } from "../device/describe.js";
+import type { DeviceOptions, DeviceReport } from "../device/select.js";
 import { addon } from "../engine.js";
 import { ShortgptError } from "../errors.js";
 import { readGguf } from "../gguf/read.js";
@@ -21,8 +23,9 @@ import { architectureOf, optionalInteger } from "../gguf/metadata.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import type { BenchJob, BenchSample } from "./bench-worker.js";
 import { action, formatBytes, formatCount, positiveInt, printJson, UsageError } from "./common.js";
+import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
 
-interface BenchFlags {
+interface BenchFlags extends DeviceFlags {
   threads?: number;
   prompt: number;
   gen: number;
@@ -40,6 +43,8 @@ export interface EngineBench {
   /** Peak resident memory of the process that ran it (weights mapped from the page cache included). */
   readonly peakRssBytes: number;
   readonly info: string;
+  /** shortgpt: the device the model ran on (llama.cpp always runs on the CPU here). */
+  readonly device?: DeviceReport;
 }
 
 export interface ModelBench {
@@ -55,7 +60,15 @@ export interface ModelBench {
 
 /** `shortgpt bench --json` prints one of these. */
 export interface BenchReport {
-  readonly settings: { readonly threads: number; readonly promptTokens: number; readonly genTokens: number; readonly runs: number; readonly text: string };
+  readonly settings: {
+    readonly threads: number;
+    readonly promptTokens: number;
+    readonly genTokens: number;
+    readonly runs: number;
+    readonly text: string;
+    /** The device shortgpt was asked to run on ("cpu" unless given). */
+    readonly device: string;
+  };
   readonly llamaCpp: { readonly available: boolean; readonly note: string | null };
   readonly models: readonly ModelBench[];
   /** Second model relative to the first (with two models): speeds as ratios (> 1 = faster), sizes as fractions kept. */
@@ -129,6 +142,7 @@ function summarize(sample: BenchSample, promptTokens: number, gen: number): Engi
     decodeSeconds: decode,
     peakRssBytes: sample.peakRssBytes,
     info: sample.info,
+    ...(sample.device ? { device: sample.device } : {}),
   };
 }
 
@@ -138,6 +152,8 @@ export interface BenchOptions {
   gen: number;
   runs: number;
   signal: AbortSignal;
+  /** Where shortgpt runs the models (default the CPU); llama.cpp runs on the CPU. */
+  device?: DeviceOptions;
   log?: (line: string) => void;
 }
 
@@ -156,7 +172,15 @@ export async function benchModels(paths: readonly string[], options: BenchOption
       throw new UsageError(`${path}: --prompt ${options.prompt} plus --gen ${options.gen} does not fit in the model's context of ${context} tokens`);
     }
     const prompt = benchPrompt(loadTokenizer(file), options.prompt);
-    const job = (engine: BenchJob["engine"]): BenchJob => ({ engine, model: path, threads: options.threads, prompt, gen: options.gen, runs: options.runs });
+    const job = (engine: BenchJob["engine"]): BenchJob => ({
+      engine,
+      model: path,
+      threads: options.threads,
+      prompt,
+      gen: options.gen,
+      runs: options.runs,
+      ...(engine === "shortgpt" && options.device ? { device: options.device } : {}),
+    });
     log(`${path}: shortgpt, ${options.runs} runs`);
     const ours = summarize(await runWorker(job("shortgpt"), options.signal), prompt.length, options.gen);
     let theirs: EngineBench | null = null;
@@ -186,7 +210,14 @@ export async function benchModels(paths: readonly string[], options: BenchOption
     peakRss: y.peakRssBytes / x.peakRssBytes,
   });
   return {
-    settings: { threads: options.threads, promptTokens: options.prompt, genTokens: options.gen, runs: options.runs, text: "English text from nlp-corpus" },
+    settings: {
+      threads: options.threads,
+      promptTokens: options.prompt,
+      genTokens: options.gen,
+      runs: options.runs,
+      text: "English text from nlp-corpus",
+      device: options.device?.device === "cuda" && options.device.deviceIndex !== undefined ? `cuda:${options.device.deviceIndex}` : (options.device?.device ?? "cpu"),
+    },
     llamaCpp: { available: llamaAvailable, note: notes.length > 0 ? notes.join("; ") : null },
     models,
     comparison:
@@ -233,6 +264,8 @@ export function renderBench(report: BenchReport): string {
     });
   }
   lines.push(table(rows));
+  const device = report.models[0]?.shortgpt.device;
+  if (device) lines.push("", `shortgpt ran on ${describeDevice(device)}${report.llamaCpp.available ? "; llama.cpp on the CPU" : ""}`);
   const c = report.comparison;
   if (c) {
     const x = (r: number) => `${r.toFixed(2)}×`;
@@ -249,7 +282,7 @@ export function renderBench(report: BenchReport): string {
 }
 
 export function registerBench(program: Command): void {
-  program
+  const command = program
     .command("bench")
     .description("prefill and decode speed, peak memory, size and parameters of a model (and a pruned one), with llama.cpp beside it when node-llama-cpp is installed")
     .argument("<model>", "GGUF model file")
@@ -258,7 +291,8 @@ export function registerBench(program: Command): void {
     .option("--prompt <n>", "prompt tokens (English text from nlp-corpus)", positiveInt("--prompt"), 512)
     .option("--gen <n>", "tokens to decode after the prompt", positiveInt("--gen"), 64)
     .option("--runs <n>", "timed runs per engine and model (after one warm-up); medians are reported", positiveInt("--runs"), 5)
-    .option("--json", "print one JSON object instead of the table")
+    .option("--json", "print one JSON object instead of the table");
+  addDeviceOptions(command)
     .addHelpText(
       "after",
       `
@@ -281,6 +315,7 @@ Examples:
           gen: flags.gen,
           runs: flags.runs,
           signal: ctx.signal,
+          device: deviceOptions(flags),
           log: (line) => process.stderr.write(`bench: ${line}\n`),
         });
         if (flags.json) printJson(report);

@@ -9,10 +9,12 @@ import type { Command } from "commander";
 
 import { formatLayerList, parseLayerList } from "../arch/layer-rules.js";
 import { ShortgptError } from "../errors.js";
+import { describeDevice } from "../device/describe.js";
 import { action, positiveInt, printJson, UsageError } from "./common.js";
+import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
 import { createProgress } from "./progress.js";
 
-interface EvalFlags {
+interface EvalFlags extends DeviceFlags {
   text: string;
   ctx: number;
   chunks?: number;
@@ -33,7 +35,7 @@ export function readEvalText(path: string): string {
 }
 
 export function registerEval(program: Command): void {
-  program
+  const command = program
     .command("eval")
     .description("perplexity of a GGUF model on a text, computed as llama-perplexity does (optionally with blocks skipped)")
     .argument("<model>", "GGUF model file")
@@ -42,7 +44,8 @@ export function registerEval(program: Command): void {
     .option("--chunks <n>", "score at most this many chunks", positiveInt("--chunks"))
     .option("--skip <list>", "0-based blocks to skip (run as identity), e.g. 3,4 or 6-11")
     .option("--threads <n>", "threads (default: one per physical core)", positiveInt("--threads"))
-    .option("--json", "print one JSON object instead of text")
+    .option("--json", "print one JSON object instead of text");
+  addDeviceOptions(command)
     .addHelpText(
       "after",
       `
@@ -67,7 +70,7 @@ Examples:
         const text = readEvalText(flags.text);
         const started = performance.now();
         const { openModel } = await import("../model.js");
-        const model = await openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {});
+        const model = await openModel(modelPath, { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) });
         try {
           const progress = createProgress({ label: "perplexity", total: 1, unit: "tok", interactive: ctx.interactive && !flags.json });
           let result;
@@ -96,13 +99,15 @@ Examples:
               perplexity: result.perplexity,
               skip: result.skip,
               seconds: Number(seconds.toFixed(3)),
+              device: model.device,
             });
             return;
           }
           const skipped = result.skip.length > 0 ? ` with blocks ${formatLayerList(result.skip)} skipped` : "";
           process.stdout.write(
             `perplexity ${result.perplexity.toFixed(4)}${skipped}\n` +
-              `${result.chunks} chunks of ${result.ctx} tokens, ${result.tokensScored} tokens scored, ${seconds.toFixed(1)} s (${model.info.threads} threads, ${model.info.simd})\n`,
+              `${result.chunks} chunks of ${result.ctx} tokens, ${result.tokensScored} tokens scored, ${seconds.toFixed(1)} s\n` +
+              `device: ${describeDevice(model.device)}\n`,
           );
         } finally {
           model.close();

@@ -19,9 +19,10 @@ import type { PruneOutcome, ScoreReport } from "../score/report-types.js";
 import { scoreModel } from "../score/score.js";
 import { addCalibrationOptions, calibrationText, engineProgress, type CalibrationFlags } from "./calibration-options.js";
 import { action, formatBytes, formatCount, nonNegativeInt, positiveInt, printJson, UsageError } from "./common.js";
+import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
 import { createProgress } from "./progress.js";
 
-interface PruneFlags extends CalibrationFlags {
+interface PruneFlags extends CalibrationFlags, DeviceFlags {
   output: string;
   layers?: string;
   remove?: number;
@@ -53,7 +54,7 @@ export function registerPrune(program: Command): void {
     .option("--ratio <r>", "remove this fraction of the blocks, chosen from scores", ratio)
     .addOption(new Option("--strategy <name>", "how --remove/--ratio choose: bi (lowest Block Influence), block (best contiguous run, angular distance), iterative (re-score after each removal)").choices([...STRATEGIES]).default("bi"))
     .option("--scores <file>", "scores from `shortgpt score --json` instead of scoring now");
-  addCalibrationOptions(command)
+  addDeviceOptions(addCalibrationOptions(command))
     .option("--eval <files...>", "measure perplexity before and after on this text (our engine)")
     .option("--eval-ctx <tokens>", "perplexity chunk size", positiveInt("--eval-ctx"), 512)
     .option("--eval-chunks <n>", "at most this many perplexity chunks", nonNegativeInt("--eval-chunks"))
@@ -88,7 +89,8 @@ the nearest valid set named; --force overrides.`,
         let scoreReport: ScoreReport | undefined;
         let model: Model | undefined;
         // The engine (and the addon) load only when a command path needs them: `--layers` never does.
-        const open = async (path: string) => (await import("../model.js")).openModel(path, flags.threads !== undefined ? { threads: flags.threads } : {});
+        const open = async (path: string) =>
+          (await import("../model.js")).openModel(path, { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) });
         const openOnce = async () => (model ??= await open(modelPath));
         try {
           if (flags.layers !== undefined) {
@@ -209,6 +211,7 @@ the nearest valid set named; --force overrides.`,
               seconds: Number(result.seconds.toFixed(3)),
               ...(strategy !== "layers" ? { strategy, parametersBefore: result.parametersBefore, parametersAfter: result.parametersAfter } : {}),
               ...(evaluation ? { evaluation } : {}),
+              ...(model ? { device: (model as Model).device } : {}),
             });
             return;
           }

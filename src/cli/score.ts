@@ -4,14 +4,16 @@ import { writeFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 
 import { layerRules } from "../arch/layer-rules.js";
+import { describeDevice } from "../device/describe.js";
 import { cheapestValidSet, selectionRules } from "../plan/select.js";
 import { renderScoreTable } from "../report/terminal.js";
 import { METRICS, type Metric, type ScoreReport } from "../score/report-types.js";
 import { scoreModel } from "../score/score.js";
 import { action, positiveInt } from "./common.js";
 import { addCalibrationOptions, calibrationText, engineProgress, type CalibrationFlags } from "./calibration-options.js";
+import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
 
-interface ScoreFlags extends CalibrationFlags {
+interface ScoreFlags extends CalibrationFlags, DeviceFlags {
   metric: Metric;
   span: number;
   json?: string;
@@ -31,7 +33,7 @@ export function registerScore(program: Command): void {
     .command("score")
     .description("score every block of a GGUF model on calibration text: Block Influence, relative magnitude, angular distance")
     .argument("<model>", "GGUF file");
-  addCalibrationOptions(command)
+  addDeviceOptions(addCalibrationOptions(command))
     .addOption(new Option("--metric <metric>", "metric that ranks blocks (lowest = most removable)").choices([...METRICS]).default("bi"))
     .option("--span <n>", "span n of the angular distance between x_i and x_i+n", positiveInt("--span"), 1)
     .option("--mark <k>", "mark the k most removable blocks (a valid set under the layer rules; default: a quarter)", positiveInt("--mark"))
@@ -51,7 +53,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
       action(async (ctx, modelPath: string, flags: ScoreFlags) => {
         const text = calibrationText(flags);
         const { openModel } = await import("../model.js");
-        const model = await openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {});
+        const model = await openModel(modelPath, { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) });
         const progress = engineProgress("scoring", flags.ctx, ctx.interactive && flags.json !== "-");
         let report: ScoreReport;
         try {
@@ -79,6 +81,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
         if (flags.json !== "-") {
           process.stdout.write(`${renderScoreTable(report, { marked, color: ctx.interactive })}\n`);
           process.stdout.write(`${k} most removable (valid under ${rules.architecture}'s rules): ${[...marked].join(", ")}; scored in ${report.seconds?.toFixed(1)} s\n`);
+          if (report.device) process.stdout.write(`device: ${describeDevice(report.device)}\n`);
         }
       }),
     );

@@ -235,11 +235,11 @@ async function timed(fn) {
 }
 
 /**
- * CUDA vs CPU on one file. `cpuWindows` limits the windows the CPU reference runs (the GPU
- * runs the same ones for the comparison); greedy agreement is read over every position of
- * `greedyIds`; perplexity over `pplIds` in chunks of `pplCtx` (at most `pplChunks`).
+ * CUDA vs CPU on one file: Block Influence over `windows` (each from position 0), greedy
+ * agreement over every position of the same windows, perplexity over `pplIds` in chunks of
+ * `pplCtx` (at most `pplChunks`).
  */
-async function compareEngines(entry, path, { vocab, windows, greedyIds, pplIds, pplCtx, pplChunks, bos }, signal) {
+async function compareEngines(entry, path, { vocab, windows, pplIds, pplCtx, pplChunks, bos }, signal) {
   const cpu = await openModel(path, { device: "cpu" });
   let gpu;
   try {
@@ -268,9 +268,13 @@ async function compareEngines(entry, path, { vocab, windows, greedyIds, pplIds, 
     const rel = Math.abs(pg.perplexity - pc.perplexity) / pc.perplexity;
     entry.checks.perplexity = { cpu: pc.perplexity, gpu: pg.perplexity, chunks: pc.chunks, relDiff: rel, pass: Number.isFinite(pg.perplexity) && rel <= TOLERANCE.perplexityRel };
 
-    const [lc, lg] = await run("logits", (m) => m.logits(greedyIds, { signal }));
-    const ac = argmaxRows(lc, vocab);
-    const ag = argmaxRows(lg, vocab);
+    // Argmax per position, window by window (a window's logits at once: vocab x ctx floats).
+    const argmaxes = async (m) => {
+      const out = [];
+      for (const w of windows) out.push(...argmaxRows(await m.logits(w, { signal }), vocab));
+      return out;
+    };
+    const [ac, ag] = await run("logits", argmaxes);
     let agree = 0;
     for (let i = 0; i < ac.length; i++) if (ac[i] === ag[i]) agree++;
     entry.checks.greedy = { agree, positions: ac.length, rate: agree / ac.length, pass: agree / ac.length >= TOLERANCE.greedy };
@@ -318,7 +322,7 @@ for (const spec of SMALL_RANDOM_MODELS) {
     result.models.push(entry);
     // Ids from 1: no model here treats 0 specially, and BOS-less windows are what they are.
     const ids = tokenIds(4 * smallCtx, spec.vocab, spec.seed ?? 1);
-    await compareEngines(entry, path, { vocab: spec.vocab, windows: windowsOf(ids, smallCtx), greedyIds: ids.subarray(0, smallCtx), pplIds: ids, pplCtx: smallCtx, bos: null }, signal);
+    await compareEngines(entry, path, { vocab: spec.vocab, windows: windowsOf(ids, smallCtx), pplIds: ids, pplCtx: smallCtx, bos: null }, signal);
     log(`${spec.name}: ${summaryLine(entry)}`);
     rmSync(path, { force: true });
   });
@@ -337,7 +341,7 @@ if (storiesPath && textPath) {
     probe.close();
     const ctx = 256;
     const windows = windowsOf(ids.subarray(0, 4 * ctx), ctx).map((w) => Int32Array.from([tok.special.bos, ...w.subarray(1)]));
-    await compareEngines(entry, storiesPath, { vocab: 512, windows, greedyIds: windows[0], pplIds: ids.subarray(0, 8 * ctx), pplCtx: ctx, bos: tok.special.bos }, signal);
+    await compareEngines(entry, storiesPath, { vocab: 512, windows, pplIds: ids.subarray(0, 8 * ctx), pplCtx: ctx, bos: tok.special.bos }, signal);
     log(`stories260K: ${summaryLine(entry)}`);
   });
 } else {
@@ -377,7 +381,7 @@ if (big !== "none") {
       await compareEngines(
         entry,
         path,
-        { vocab: spec.vocab, windows: windowsOf(calib.subarray(0, cpuWindows * ctx), ctx), greedyIds: prompt.subarray(0, ctx), pplIds, pplCtx: 512, pplChunks: 1, bos: null },
+        { vocab: spec.vocab, windows: windowsOf(calib.subarray(0, cpuWindows * ctx), ctx), pplIds, pplCtx: 512, pplChunks: 1, bos: null },
         signal,
       );
       bench.cpu.scoreSeconds = entry.timings.hiddenStats.cpu;

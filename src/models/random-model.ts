@@ -8,9 +8,15 @@
  *
  * Weights are well scaled so activations stay finite through every block:
  * matrices have standard deviation gain/sqrt(fan-in), norms hover around 1.
- * Each block's output projections get their own gain (a spread of 0.3-1.5 in
- * random order), so the blocks' Block Influence values are well apart and a
- * ranking of them is meaningful. Everything follows from the seed.
+ * Each block's update is scaled by its own gain (0.1-0.5 in random order, less
+ * in models deeper than 8 blocks; the
+ * output projections, or gemma's post-norms), so the blocks' Block Influence
+ * values are well apart and a ranking of them is meaningful. The gains stay
+ * well under 1: a random network whose blocks rewrite the residual stream
+ * amplifies rounding differences from block to block (with gains up to 1.5,
+ * scalar and AVX-512 summation order alone changed the argmax token at 5% of
+ * positions), which would make a comparison of two backends measure the
+ * model's chaos instead of the backends. Everything follows from the seed.
  */
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -50,6 +56,8 @@ export interface RandomModelSpec {
   /** Matrix formats: one type name for all, or a rule (see `Q4_K_M`). Norms, biases and factors are F32. */
   readonly weights: string | WeightFormat;
   readonly seed?: number;
+  /** More metadata (e.g. a tokenizer's keys, so llama.cpp can load the file). */
+  readonly extraKv?: readonly GgufKv[];
 }
 
 /**
@@ -69,7 +77,7 @@ export const Q4_K_M: WeightFormat = (role, block, blocks) => {
 
 interface PlannedTensor extends GgufTensorSpec {
   /** How its values are made. */
-  readonly fill: { kind: "random"; std: number } | { kind: "around-one"; spread: number } | { kind: "values"; values: Float32Array };
+  readonly fill: { kind: "random"; std: number } | { kind: "around"; center: number; spread: number } | { kind: "values"; values: Float32Array };
 }
 
 function typeId(name: string, tensor: string): number {
@@ -85,8 +93,11 @@ function planTensors(spec: RandomModelSpec): PlannedTensor[] {
   const format: WeightFormat = typeof spec.weights === "string" ? () => spec.weights as string : spec.weights;
   const gemma = spec.architecture === "gemma2" || spec.architecture === "gemma3";
   const rng = new Rng((spec.seed ?? 1) * 7919 + 13);
-  // Per-block gains of the output projections, 0.3..1.5 in a random order: distinct BIs.
-  const gains = Array.from({ length: blocks }, (_, b) => 0.3 + (1.2 * b) / Math.max(1, blocks - 1));
+  // Per-block gains of the updates, 0.1..0.5 in a random order: distinct BIs. Deeper models get
+  // smaller gains (the sum of squares of 8 blocks at most), so the stream's sensitivity to
+  // rounding, which grows like the product of (1 + gain²) over the blocks, stays the same.
+  const depth = Math.min(1, Math.sqrt(8 / blocks));
+  const gains = Array.from({ length: blocks }, (_, b) => depth * (0.1 + (0.4 * b) / Math.max(1, blocks - 1)));
   for (let i = gains.length - 1; i > 0; i--) {
     const j = rng.int(0, i);
     [gains[i], gains[j]] = [gains[j]!, gains[i]!];
@@ -94,7 +105,7 @@ function planTensors(spec: RandomModelSpec): PlannedTensor[] {
   const out: PlannedTensor[] = [];
   const matrix = (name: string, role: WeightRole, block: number | null, dims: number[], gain = 1) =>
     out.push({ name, dims, type: typeId(format(role, block, blocks), name), fill: { kind: "random", std: gain / Math.sqrt(dims[0]!) } });
-  const norm = (name: string, n: number) => out.push({ name, dims: [n], type: 0, fill: { kind: "around-one", spread: 0.2 } });
+  const norm = (name: string, n: number, center = 1) => out.push({ name, dims: [n], type: 0, fill: { kind: "around", center, spread: 0.2 * center } });
   const bias = (name: string, n: number) => out.push({ name, dims: [n], type: 0, fill: { kind: "random", std: 0.1 } });
 
   // Gemma multiplies embeddings by sqrt(n_embd): keep the scaled rows near unit size.
@@ -123,8 +134,9 @@ function planTensors(spec: RandomModelSpec): PlannedTensor[] {
       norm(p("attn_q_norm.weight"), hd);
       norm(p("attn_k_norm.weight"), hd);
     }
-    matrix(p("attn_output.weight"), "attn_output", b, [H * hd, E], gains[b]);
-    if (gemma) norm(p("post_attention_norm.weight"), E);
+    // Gemma's post-norms set the update's size whatever the projection's: the gain goes there.
+    matrix(p("attn_output.weight"), "attn_output", b, [H * hd, E], gemma ? 1 : gains[b]);
+    if (gemma) norm(p("post_attention_norm.weight"), E, gains[b]);
     norm(p("ffn_norm.weight"), E);
     if (spec.architecture === "phi3") {
       matrix(p("ffn_up.weight"), "ffn_up", b, [E, 2 * FF]);
@@ -132,8 +144,8 @@ function planTensors(spec: RandomModelSpec): PlannedTensor[] {
       matrix(p("ffn_gate.weight"), "ffn_gate", b, [E, FF]);
       matrix(p("ffn_up.weight"), "ffn_up", b, [E, FF]);
     }
-    matrix(p("ffn_down.weight"), "ffn_down", b, [FF, E], gains[b]);
-    if (gemma) norm(p("post_ffw_norm.weight"), E);
+    matrix(p("ffn_down.weight"), "ffn_down", b, [FF, E], gemma ? 1 : gains[b]);
+    if (gemma) norm(p("post_ffw_norm.weight"), E, gains[b]);
   }
   norm("output_norm.weight", E);
   // gemma2 always ties the output to the embeddings; gemma3 ties it when output.weight is absent.
@@ -170,7 +182,7 @@ function metadata(spec: RandomModelSpec): GgufKv[] {
   }
   if (spec.slidingWindow !== undefined) out.push(kv.u32(k("attention.sliding_window"), spec.slidingWindow));
   if (a === "gemma2") out.push(kv.f32(k("attn_logit_softcapping"), 50), kv.f32(k("final_logit_softcapping"), 30));
-  return out;
+  return [...out, ...(spec.extraKv ?? [])];
 }
 
 export interface RandomModelResult {
@@ -216,7 +228,7 @@ export function writeRandomModel(spec: RandomModelSpec, path: string, onProgress
         } else {
           const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
           for (let j = 0; j < n; j++) {
-            const x = t.fill.kind === "values" ? t.fill.values[b + j]! : 1 + (rng.uniform() * 2 - 1) * t.fill.spread;
+            const x = t.fill.kind === "values" ? t.fill.values[b + j]! : t.fill.center + (rng.uniform() * 2 - 1) * t.fill.spread;
             view.setFloat32(j * 4, x, true);
           }
         }

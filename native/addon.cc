@@ -11,6 +11,7 @@
 #include "napi/kernels_binding.h"
 #include "napi/engine_binding.h"
 #include "napi/mapped_model_binding.h"
+#include "napi/temp_file_guard.h"
 
 namespace shortgpt {
 
@@ -23,6 +24,7 @@ Napi::Object init_module(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDevices", Napi::Function::New<cuda_devices_js>(env, "cudaDevices"));
   exports.Set("kernels", define_kernels(env));
   exports.Set("Engine", define_engine_class(env));
+  exports.Set("TempFileGuard", define_temp_file_guard_class(env));
   return exports;
 }
 

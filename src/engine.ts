@@ -258,6 +258,8 @@ export interface NativeAddon {
   CancelToken: new () => NativeCancelToken;
   kernels: NativeKernels;
   Engine: new (path: string, tensors: readonly NativeTensorArg[], config: NativeModelConfig, options: NativeEngineOptions) => NativeEngine;
+  /** Removes `path` when this JS environment is torn down (a terminated worker) unless released first. */
+  TempFileGuard: new (path: string) => { release(): void };
   copyRanges(
     src: string,
     dst: string,
@@ -395,15 +397,15 @@ export function cancelTokenFor(
   return { token, dispose: () => signal.removeEventListener("abort", onAbort) };
 }
 
-/** Throws AbortError when the signal has fired. */
+/** Throws AbortError (its cause the signal's reason) when the signal has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortError();
+  if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
 }
 
-/** Native rejections with code ABORT_ERR become our AbortError. */
-export function normalizeNativeError(error: unknown): unknown {
-  if (error && typeof error === "object" && (error as { code?: unknown }).code === "ABORT_ERR") {
-    return new AbortError();
+/** Native rejections with code ABORT_ERR become our AbortError, with the reason of the signal that fired. */
+export function normalizeNativeError(error: unknown, signal?: AbortSignal): unknown {
+  if (error && typeof error === "object" && !(error instanceof AbortError) && (error as { code?: unknown }).code === "ABORT_ERR") {
+    return new AbortError(undefined, { cause: signal?.reason });
   }
   return error;
 }

@@ -32,12 +32,16 @@ export class GgufError extends ShortgptError {
   }
 }
 
-/** Thrown (or used to reject) when an operation is cancelled through an AbortSignal. */
+/**
+ * Thrown (or used to reject) when an operation is cancelled through an
+ * AbortSignal. Like Node's own AbortError, `cause` is the signal's reason
+ * (what was passed to `controller.abort(reason)`, else a DOMException).
+ */
 export class AbortError extends Error {
   readonly code = "ABORT_ERR";
 
-  constructor(message = "The operation was aborted") {
-    super(message);
+  constructor(message = "The operation was aborted", options?: { cause?: unknown }) {
+    super(message, options);
     this.name = "AbortError";
   }
 }

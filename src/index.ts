@@ -31,6 +31,7 @@ export {
   type PruneResult,
 } from "./gguf/prune.js";
 export { summarizeModel, type ModelSummary, type TensorTypeShare } from "./gguf/summary.js";
+export { fileTypeOf, llamaFileTypeName, type FileType } from "./gguf/file-type.js";
 
 // Architecture rules: which removal sets keep a model correct.
 export {
@@ -76,7 +77,9 @@ export {
   type Windows,
   type GenerateOptions,
   type GenerateResult,
+  type TokenizeOptions,
 } from "./model.js";
+export { OFF_THREAD_MIN_CHARACTERS } from "./tokenizer/encode-off-thread.js";
 export {
   modelConfig,
   supportedArchitectures,

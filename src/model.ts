@@ -15,6 +15,7 @@
  * one after another; separate models run in parallel.
  */
 import { modelConfig, type ModelConfig } from "./arch/model-config.js";
+import { checkCallOptions, invalidOption } from "./call-options.js";
 import { checkDeviceOptions, deviceReport, openEngine, type DeviceOptions, type DeviceReport, type DeviceSelection } from "./device/select.js";
 import { cancelTokenFor, normalizeNativeError, throwIfAborted, type NativeAddon, type NativeEngine, type NativeEngineInfo } from "./engine.js";
 import { AbortError, ShortgptError } from "./errors.js";
@@ -24,10 +25,11 @@ import { architectureOf, optionalInteger } from "./gguf/metadata.js";
 import { readGguf, type GgufFile } from "./gguf/read.js";
 import type { CalibrationText } from "./data/calibration.js";
 import { scoreModel, type ScoreOptions, type ScoreResult } from "./score/score.js";
-import { loadTokenizer, type Tokenizer } from "./tokenizer/index.js";
+import { encodeWorkerEntry, OFF_THREAD_MIN_CHARACTERS, OffThreadEncoder } from "./tokenizer/encode-off-thread.js";
+import { loadTokenizer, type EncodeOptions, type Tokenizer } from "./tokenizer/index.js";
 
 export interface OpenModelOptions extends DeviceOptions {
-  /** Threads of this model's pool (the CPU backend's; the CUDA backend uses them for host work); default one per physical core. */
+  /** Threads of this model's pool, 1..1024 (the CUDA backend uses them for host work); leave it out for one per physical core. */
   threads?: number;
   /** Bytes of working memory a call may use for activations; batches are sized to fit. Default 512 MiB. */
   memoryBudget?: number;
@@ -45,7 +47,12 @@ export interface EngineProgress {
 }
 
 export interface RunOptions {
+  /** Aborting rejects the call with an AbortError whose `cause` is the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Called on the JS thread as the work advances (never after an abort). If it
+   * throws, the work stops and the call rejects with that error.
+   */
   onProgress?: (progress: EngineProgress) => void;
   /** Block indices to skip (run as identity): simulates removing them. */
   skip?: readonly number[];
@@ -99,10 +106,17 @@ export interface GenerateResult {
   readonly logits?: Float32Array;
 }
 
+export interface TokenizeOptions extends EncodeOptions {
+  signal?: AbortSignal;
+}
+
 /** Windows for hiddenStats: token arrays, or calibrationWindows' output (windows × ctx ids). */
 export type Windows = readonly ArrayLike<number>[] | { readonly ids: Int32Array; readonly ctx: number };
 
 export const DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024;
+
+/** A model dropped without close() stops its tokenizer worker when it is collected. */
+const encoderOfCollectedModel = new FinalizationRegistry<OffThreadEncoder>((encoder) => encoder.close());
 
 export class Model {
   readonly path: string;
@@ -114,6 +128,12 @@ export class Model {
   private readonly selection: DeviceSelection;
   private tokenizerCache: Tokenizer | undefined;
   private stopTokensCache: Int32Array | undefined;
+  /** BOS rule of the vocabulary, known from the main-thread tokenizer or the worker's answer. */
+  private bosCache: { addBos: boolean; bos: number | null } | undefined;
+  private encoder: OffThreadEncoder | undefined;
+  private closeRequested = false;
+  /** Calls in progress that have not queued their native work yet (tokenizing, scoring): close() waits for them. */
+  private retained = 0;
   /** Calls on one engine share its buffers: they run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -159,8 +179,65 @@ export class Model {
     return this.tokenizerCache;
   }
 
+  /**
+   * `tokenizer.encode(text)` without blocking the event loop: a long text
+   * (64 Ki characters or more) is encoded in a worker_thread with the same
+   * tokenizer, so the ids are identical; a short one right here.
+   */
+  async tokenize(text: string | Uint8Array, options: TokenizeOptions = {}): Promise<Int32Array> {
+    checkCallOptions("model.tokenize", options, []);
+    if (typeof text !== "string" && !(text instanceof Uint8Array)) {
+      throw new ShortgptError("ERR_INVALID_ARG", `model.tokenize: text must be a string or a Uint8Array, got ${typeof text}`);
+    }
+    const { signal } = options;
+    throwIfAborted(signal);
+    const encodeOptions = { addSpecial: options.addSpecial ?? true, parseSpecial: options.parseSpecial ?? false };
+    const entry = text.length >= OFF_THREAD_MIN_CHARACTERS ? encodeWorkerEntry() : undefined;
+    if (!entry) return Int32Array.from(this.tokenizer.encode(text, encodeOptions));
+    const release = this.retain();
+    try {
+      if (!this.encoder) {
+        this.encoder = new OffThreadEncoder(this.path, entry);
+        encoderOfCollectedModel.register(this, this.encoder, this);
+      }
+      const out = await this.encoder.encode(text, { ...encodeOptions, ...(signal ? { signal } : {}) });
+      this.bosCache ??= { addBos: out.addBos, bos: out.bos };
+      return out.ids;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * @internal The token each window or chunk starts with (BOS where the
+   * vocabulary adds it, else null), without building the tokenizer on this
+   * thread when a worker already told.
+   */
+  windowStartToken(): number | null {
+    this.bosCache ??= { addBos: this.tokenizer.addBos, bos: this.tokenizer.special.bos };
+    return this.bosCache.addBos ? this.bosCache.bos : null;
+  }
+
+  /**
+   * @internal Keeps the engine open until the returned function is called:
+   * a call that prepares its input (tokenizing) before it queues native work
+   * still runs when close() comes meanwhile.
+   */
+  retain(): () => void {
+    this.native();
+    this.retained++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.retained--;
+      this.releaseIfClosed();
+    };
+  }
+
   /** Logits of one sequence (starting at position 0): positions × vocab floats, row-major. */
   async logits(ids: ArrayLike<number>, options: LogitsOptions = {}): Promise<Float32Array> {
+    checkCallOptions("model.logits", options);
     const tokens = this.tokenArray(ids);
     const positions = options.positions ?? Array.from({ length: tokens.length }, (_, i) => i);
     const rows = new Int32Array(positions.length);
@@ -183,16 +260,24 @@ export class Model {
     text: string | { readonly tokens: ArrayLike<number>; readonly bos?: number | null },
     options: PerplexityOptions = {},
   ): Promise<PerplexityResult> {
-    const tokens = typeof text === "string" ? this.tokenizer.encode(text, { addSpecial: true, parseSpecial: false }) : text.tokens;
-    // BOS over each chunk's first token where the vocabulary adds BOS (or as the caller says).
-    const bos = typeof text !== "string" && text.bos !== undefined ? text.bos : this.tokenizer.addBos ? this.tokenizer.special.bos : null;
+    checkCallOptions("model.perplexity", options);
     const skip = this.skipMask(options.skip);
-    return perplexityOfTokens(tokens, bos, options, (ids, ctx, first, runOptions, total) =>
-      this.run(runOptions, total, (engine, cancel, progress) => engine.perplexity(ids, ctx, first, skip, cancel, progress)),
-    );
+    const release = this.retain();
+    try {
+      const tokens =
+        typeof text === "string"
+          ? await this.tokenize(text, { addSpecial: true, parseSpecial: false, ...(options.signal ? { signal: options.signal } : {}) })
+          : text.tokens;
+      // BOS over each chunk's first token where the vocabulary adds BOS (or as the caller says).
+      const bos = typeof text !== "string" && text.bos !== undefined ? text.bos : this.windowStartToken();
+      return await perplexityOfTokens(tokens, bos, options, (ids, ctx, first, runOptions, total) =>
+        this.run(runOptions, total, (engine, cancel, progress) => engine.perplexity(ids, ctx, first, skip, cancel, progress)),
+      );
+    } finally {
+      release();
+    }
   }
 
-  /** The raw hook sums over `windows` (each an independent sequence from position 0). */
   /**
    * ShortGPT scores of every block on calibration text: tokenized once, cut
    * into windows (default 64 × 256 tokens), one pass with hooks. See
@@ -202,7 +287,9 @@ export class Model {
     return scoreModel(this, text, options);
   }
 
+  /** The raw hook sums over `windows` (each an independent sequence from position 0). */
   async hiddenStats(windows: Windows, options: HiddenStatsOptions = {}): Promise<HiddenStats> {
+    checkCallOptions("model.hiddenStats", options);
     let tokens: Int32Array;
     let lengths: Int32Array;
     if ("ids" in windows && "ctx" in windows && !Array.isArray(windows)) {
@@ -255,6 +342,8 @@ export class Model {
    * end-of-generation token unless `ignoreEos`. Runs off the JS thread; abortable.
    */
   async generate(promptIds: ArrayLike<number>, options: GenerateOptions): Promise<GenerateResult> {
+    if (options === undefined) throw new ShortgptError("ERR_INVALID_ARG", "model.generate: options with maxTokens are required");
+    checkCallOptions("model.generate", options, ["onToken"]);
     const prompt = this.tokenArray(promptIds);
     if (prompt.length === 0) throw new ShortgptError("ERR_INVALID_ARG", "the prompt needs at least one token");
     const maxTokens = options.maxTokens;
@@ -272,11 +361,12 @@ export class Model {
     const stop = options.ignoreEos ? new Int32Array(0) : this.stopTokens();
     const onToken = options.onToken;
 
-    // An onToken that throws stops the generation: its own abort, beside the caller's signal.
+    // An onToken that throws stops the generation: its own abort, beside the caller's signal
+    // (whose reason is forwarded, so an AbortError's cause is the caller's reason).
     const internal = new AbortController();
-    const forward = () => internal.abort();
+    const forward = () => internal.abort(options.signal!.reason);
     options.signal?.addEventListener("abort", forward, { once: true });
-    if (options.signal?.aborted) internal.abort();
+    if (options.signal?.aborted) internal.abort(options.signal.reason);
     let callbackError: { error: unknown } | undefined;
     let delivered = 0;
     let settled = false;
@@ -365,21 +455,36 @@ export class Model {
   }
 
   /**
-   * No new calls after this; calls already made finish, then the mapping and
-   * buffers are released (otherwise they go at garbage collection).
+   * No new calls after this; calls already made finish (tokenizing included),
+   * then the mapping, buffers and tokenizer worker are released (otherwise
+   * they go at garbage collection).
    */
   close(): void {
-    const engine = this.engine;
-    this.engine = undefined;
-    if (engine) void this.queue.finally(() => engine.close());
+    this.closeRequested = true;
+    this.releaseIfClosed();
   }
 
   get closed(): boolean {
-    return this.engine === undefined;
+    return this.closeRequested;
+  }
+
+  private releaseIfClosed(): void {
+    if (!this.closeRequested || this.retained > 0 || !this.engine) return;
+    const engine = this.engine;
+    this.engine = undefined;
+    const encoder = this.encoder;
+    this.encoder = undefined;
+    if (encoder) {
+      encoderOfCollectedModel.unregister(this);
+      encoder.close();
+    }
+    void this.queue.finally(() => engine.close());
   }
 
   private native(): NativeEngine {
-    if (!this.engine) throw new ShortgptError("ERR_MODEL_CLOSED", `${this.path}: the model has been closed`);
+    if (!this.engine || (this.closeRequested && this.retained === 0)) {
+      throw new ShortgptError("ERR_MODEL_CLOSED", `${this.path}: the model has been closed`);
+    }
     return this.engine;
   }
 
@@ -415,13 +520,16 @@ export class Model {
     // The engine is taken now: a call made before close() still runs.
     const engine = this.native();
     const start = async (): Promise<T> => {
-      throwIfAborted(options.signal);
-      const { token, dispose } = cancelTokenFor(options.signal, this.native_addon);
-      const onProgress = options.onProgress;
+      const { signal, onProgress } = options;
+      throwIfAborted(signal);
+      const { token, dispose } = cancelTokenFor(signal, this.native_addon);
       try {
-        return await call(engine, token, onProgress ? (done) => onProgress({ done, total }) : undefined);
+        // A throwing onProgress cancels the native task, which rejects with that error.
+        return await call(engine, token, onProgress ? (done) => {
+          if (!signal?.aborted) onProgress({ done, total });
+        } : undefined);
       } catch (error) {
-        throw normalizeNativeError(error);
+        throw normalizeNativeError(error, signal);
       } finally {
         dispose();
       }
@@ -444,17 +552,19 @@ export class Model {
  * CPU, and `model.device.fallbackReason` says why.
  */
 export async function openModel(path: string, options: OpenModelOptions = {}): Promise<Model> {
+  checkCallOptions("openModel", options, []);
   checkDeviceOptions(options);
+  // 0 is the native side's "one per physical core"; a caller asks for that by leaving threads out.
   const threads = options.threads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
-    throw new ShortgptError("ERR_INVALID_ARG", `threads must be an integer 1..1024, got ${threads}`);
+  if (options.threads !== undefined && (typeof threads !== "number" || !Number.isInteger(threads) || threads < 1 || threads > 1024)) {
+    throw invalidOption("openModel", "threads", "an integer 1..1024 (leave it out for one per physical core)", options.threads);
   }
   const memoryBudget = options.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
-  if (!Number.isSafeInteger(memoryBudget) || memoryBudget < 16 * 1024 * 1024) {
-    throw new ShortgptError("ERR_INVALID_ARG", `memoryBudget must be at least 16 MiB, got ${memoryBudget}`);
+  if (typeof memoryBudget !== "number" || !Number.isSafeInteger(memoryBudget) || memoryBudget < 16 * 1024 * 1024) {
+    throw invalidOption("openModel", "memoryBudget", "a whole number of bytes, at least 16 MiB", options.memoryBudget);
   }
   const kv = options.kvCache ?? "f16";
-  if (kv !== "f16" && kv !== "f32") throw new ShortgptError("ERR_INVALID_ARG", `kvCache must be 'f16' or 'f32'`);
+  if (kv !== "f16" && kv !== "f32") throw invalidOption("openModel", "kvCache", "'f16' or 'f32'", options.kvCache);
   const file = readGguf(path);
   const config = modelConfig(file);
   const tensors = file.tensors.map((t) => ({ name: t.name, type: t.type, dims: t.dims, offset: t.offset, size: t.size }));

@@ -28,7 +28,7 @@ describe("shortgpt prune", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(Object.keys(json).sort()).toEqual(["blocksAfter", "blocksBefore", "bytesAfter", "bytesBefore", "input", "output", "removed", "seconds"]);
+    expect(Object.keys(json).sort()).toEqual(["blocksAfter", "blocksBefore", "bytesAfter", "bytesBefore", "input", "output", "removed", "seconds", "timings"]);
     expect(json).toMatchObject({ input: SMOLLM2_PATH, output: out, removed: [20, 21, 22, 23, 24, 25, 26, 27, 28], blocksBefore: 30, blocksAfter: 21 });
     expect(readGguf(out).get("llama.block_count")!.value).toBe(21);
     expect(json.bytesAfter).toBe(readGguf(out).fileSize);
@@ -115,7 +115,7 @@ describe("shortgpt inspect", () => {
     expect(r.stdout).toMatch(/pruned\s+blocks 1-3 of the original removed by shortgpt/);
   });
 
-  it("colors its labels only when asked to (FORCE_COLOR, or CI/TTY by picocolors' rules) and never under NO_COLOR", () => {
+  it("colors its labels only when asked to (FORCE_COLOR, --color or a terminal) and never under NO_COLOR", () => {
     const ESC = "\u001b[";
     expect(run("inspect", SMOLLM2_PATH).stdout).not.toContain(ESC);
     const colored = runCli(["inspect", SMOLLM2_PATH], { color: true });

@@ -60,11 +60,11 @@ const ids = Array.from({ length: 24 }, (_, i) => (i * 37 + 1) % TINY.vocab);
 describe("options", () => {
   it("refuses a bad device, index, budget or cuBLAS path before reading the model", async () => {
     const bad: [object, string, RegExp][] = [
-      [{ device: "gpu" }, "ERR_UNSUPPORTED_DEVICE", /'gpu' is not one of cpu, cuda, auto/],
-      [{ device: "cuda", deviceIndex: -1 }, "ERR_INVALID_ARG", /deviceIndex/],
-      [{ device: "cuda", deviceIndex: 1.5 }, "ERR_INVALID_ARG", /deviceIndex/],
-      [{ device: "cuda", vramBudget: 1024 }, "ERR_INVALID_ARG", /vramBudget must be at least 64 MiB/],
-      [{ device: "cuda", cublasPath: "" }, "ERR_INVALID_ARG", /cublasPath/],
+      [{ device: "gpu" }, "ERR_UNSUPPORTED_DEVICE", /options\.device 'gpu' is not one of cpu, cuda, auto/],
+      [{ device: "cuda", deviceIndex: -1 }, "ERR_INVALID_ARG", /options\.deviceIndex must be an integer 0\.\.1023, got number -1/],
+      [{ device: "cuda", deviceIndex: 1.5 }, "ERR_INVALID_ARG", /options\.deviceIndex must be/],
+      [{ device: "cuda", vramBudget: 1024 }, "ERR_INVALID_ARG", /options\.vramBudget must be a whole number of bytes, at least 64 MiB/],
+      [{ device: "cuda", cublasPath: "" }, "ERR_INVALID_ARG", /options\.cublasPath must be a non-empty path/],
     ];
     for (const [options, code, message] of bad) {
       expect(() => checkDeviceOptions(options)).toThrow(message);

@@ -15,13 +15,12 @@ class CopyRangesTask : public AsyncTask<uint64_t> {
  public:
   CopyRangesTask(Napi::Env env, std::string src, std::string dst, std::vector<CopyRange> ranges,
                  CancelFlag cancel, const Napi::Value& on_progress)
-      : AsyncTask<uint64_t>(env, "shortgpt.copyRanges", on_progress),
-        src_(std::move(src)), dst_(std::move(dst)), ranges_(std::move(ranges)),
-        cancel_(std::move(cancel)) {}
+      : AsyncTask<uint64_t>(env, "shortgpt.copyRanges", std::move(cancel), on_progress),
+        src_(std::move(src)), dst_(std::move(dst)), ranges_(std::move(ranges)) {}
 
  protected:
   void Run(const Progress& progress) override {
-    copy_ranges(src_, dst_, ranges_, [&](uint64_t done) { progress.Send(&done, 1); }, *cancel_);
+    copy_ranges(src_, dst_, ranges_, [&](uint64_t done) { progress.Send(&done, 1); }, *cancelled());
   }
 
   Napi::Value ProgressValue(Napi::Env env, const uint64_t& done) override {
@@ -31,7 +30,6 @@ class CopyRangesTask : public AsyncTask<uint64_t> {
  private:
   std::string src_, dst_;
   std::vector<CopyRange> ranges_;
-  CancelFlag cancel_;
 };
 
 }  // namespace

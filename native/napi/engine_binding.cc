@@ -49,12 +49,12 @@ class EngineTask : public AsyncTask<double> {
  public:
   EngineTask(Napi::Env env, const char* name, std::shared_ptr<Engine> engine, CancelFlag cancel,
              const Napi::Value& on_progress)
-      : AsyncTask<double>(env, name, on_progress), engine_(std::move(engine)), cancel_(std::move(cancel)) {}
+      : AsyncTask<double>(env, name, std::move(cancel), on_progress), engine_(std::move(engine)) {}
 
  protected:
   EngineControl control(const Progress& progress) const {
     EngineControl c;
-    c.cancel = cancel_.get();
+    c.cancel = cancelled();
     c.progress = [&progress](double done) { progress.Send(&done, 1); };
     return c;
   }
@@ -62,7 +62,6 @@ class EngineTask : public AsyncTask<double> {
   Napi::Value ProgressValue(Napi::Env env, const double& value) override { return Napi::Number::New(env, value); }
 
   std::shared_ptr<Engine> engine_;
-  CancelFlag cancel_;
 };
 
 class LogitsTask final : public EngineTask {
@@ -163,14 +162,13 @@ class GenerateTask final : public AsyncTask<int64_t> {
  public:
   GenerateTask(Napi::Env env, std::shared_ptr<Engine> engine, GenerateRequest request, int64_t context_limit,
                CancelFlag cancel, const Napi::Value& on_tokens)
-      : AsyncTask<int64_t>(env, "shortgpt.generate", on_tokens),
-        engine_(std::move(engine)), cancel_(std::move(cancel)), request_(std::move(request)),
-        context_limit_(context_limit) {}
+      : AsyncTask<int64_t>(env, "shortgpt.generate", std::move(cancel), on_tokens),
+        engine_(std::move(engine)), request_(std::move(request)), context_limit_(context_limit) {}
 
  protected:
   void Run(const Progress& progress) override {
     GenerateControl control;
-    control.cancel = cancel_.get();
+    control.cancel = cancelled();
     control.on_token = [&](int32_t token, int64_t count) {
       {
         std::lock_guard<std::mutex> lock(stream_mutex_);
@@ -211,7 +209,6 @@ class GenerateTask final : public AsyncTask<int64_t> {
 
  private:
   std::shared_ptr<Engine> engine_;
-  CancelFlag cancel_;
   GenerateRequest request_;
   int64_t context_limit_;
   GenerateResult result_;

@@ -7,8 +7,10 @@ import type { Command } from "commander";
 
 import { readCalibrationText, type CalibrationText } from "../data/calibration.js";
 import type { EngineProgress } from "../model.js";
+import type { ScoreReport } from "../score/report-types.js";
 import { DEFAULT_CTX, DEFAULT_WINDOWS } from "../score/score.js";
-import { positiveInt, UsageError } from "./common.js";
+import { pc } from "./colors.js";
+import { checkStdinOnce, positiveInt, UsageError } from "./common.js";
 import { createProgress, type ProgressDisplay } from "./progress.js";
 
 export interface CalibrationFlags {
@@ -30,7 +32,18 @@ export function addCalibrationOptions(command: Command): Command {
 
 export function calibrationText(flags: CalibrationFlags): CalibrationText {
   if (!flags.text || flags.text.length === 0) throw new UsageError("calibration text is needed: --text FILE... (or - for stdin)");
+  checkStdinOnce([["--text", flags.text]]);
   return readCalibrationText(flags.text, flags.field !== undefined ? { field: flags.field } : {});
+}
+
+/** Says on stderr when the text gave fewer windows than --windows asked for (the scores rest on less text). */
+export function warnFewerWindows(report: ScoreReport): void {
+  const asked = report.windowsRequested;
+  if (asked === undefined || report.windows >= asked) return;
+  const tokens = report.calibration ? `${report.calibration.textTokens} tokens` : "too few tokens";
+  process.stderr.write(
+    `${pc.yellow("shortgpt: warning:")} the calibration text gave ${tokens}: only ${report.windows} window${report.windows === 1 ? "" : "s"} of ${report.ctx} tokens, not the ${asked} asked for (--windows); more text gives steadier scores\n`,
+  );
 }
 
 /** A progress display for an engine pass: windows or chunks done, tokens/s, ETA. */

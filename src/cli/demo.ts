@@ -10,7 +10,6 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 
 import type { Command } from "commander";
-import pc from "picocolors";
 
 import { formatLayerList, layerRules } from "../arch/layer-rules.js";
 import { nlpCorpusText } from "../data/nlp-corpus.js";
@@ -25,6 +24,7 @@ import { renderScoreTable } from "../report/terminal.js";
 import { scoreModel } from "../score/score.js";
 import { engineProgress } from "./calibration-options.js";
 import { describeDevice } from "../device/describe.js";
+import { pc } from "./colors.js";
 import { action, formatBytes, positiveInt } from "./common.js";
 import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
 
@@ -89,7 +89,7 @@ export function registerDemo(program: Command): void {
           const rules = layerRules(model.file);
           const plan = await planRemoval({ blockCount: report.blockCount, bi: report.layers.map((l) => l.bi), angular: new Map() }, { remove: flags.remove, rules });
           say(pc.bold("3. Block Influence") + pc.dim(" (lower = the block changes the hidden state less)"));
-          say(renderScoreTable(report, { marked: new Set(plan.layers), color: ctx.interactive }).replace(/^/gm, "   "));
+          say(renderScoreTable(report, { marked: new Set(plan.layers), color: ctx.color }).replace(/^/gm, "   "));
 
           say(pc.bold(`4. prune`) + pc.dim(` (remove the ${flags.remove} blocks with the lowest BI)`));
           const prunedPath = join(out, "SmolLM2-135M-Instruct.Q4_1.pruned.gguf");

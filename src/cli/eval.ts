@@ -3,16 +3,14 @@
  * computes it (same chunking, same scored positions), optionally with blocks
  * skipped to preview a removal without writing a file.
  */
-import { readFileSync } from "node:fs";
-
 import type { Command } from "commander";
 
 import { formatLayerList, parseLayerList } from "../arch/layer-rules.js";
 import { ShortgptError } from "../errors.js";
 import { describeDevice } from "../device/describe.js";
-import { action, positiveInt, printJson, UsageError } from "./common.js";
+import { engineProgress } from "./calibration-options.js";
+import { action, positiveInt, printJson, readTextInput, UsageError } from "./common.js";
 import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
-import { createProgress } from "./progress.js";
 
 interface EvalFlags extends DeviceFlags {
   text: string;
@@ -23,11 +21,11 @@ interface EvalFlags extends DeviceFlags {
   json?: boolean;
 }
 
-/** llama-perplexity reads its file and drops one trailing newline before tokenizing. */
+/** llama-perplexity reads its file and drops one trailing newline before tokenizing. `-` reads stdin. */
 export function readEvalText(path: string): string {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readTextInput(path);
   } catch (error) {
     throw new ShortgptError("ERR_FILE_OPEN", `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
@@ -39,7 +37,7 @@ export function registerEval(program: Command): void {
     .command("eval")
     .description("perplexity of a GGUF model on a text, computed as llama-perplexity does (optionally with blocks skipped)")
     .argument("<model>", "GGUF model file")
-    .requiredOption("--text <file>", "text file (UTF-8), e.g. wikitext-2-raw/wiki.test.raw")
+    .requiredOption("--text <file>", "text file (UTF-8), e.g. wikitext-2-raw/wiki.test.raw; '-' reads standard input")
     .option("--ctx <n>", "tokens per chunk", positiveInt("--ctx"), 512)
     .option("--chunks <n>", "score at most this many chunks", positiveInt("--chunks"))
     .option("--skip <list>", "0-based blocks to skip (run as identity), e.g. 3,4 or 6-11")
@@ -72,7 +70,8 @@ Examples:
         const { openModel } = await import("../model.js");
         const model = await openModel(modelPath, { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) });
         try {
-          const progress = createProgress({ label: "perplexity", total: 1, unit: "tok", interactive: ctx.interactive && !flags.json });
+          // A bar on a terminal; without one, a line on stderr every 25% (as score does).
+          const progress = engineProgress("perplexity", flags.ctx, ctx.interactive && !flags.json);
           let result;
           try {
             result = await model.perplexity(text, {
@@ -80,14 +79,10 @@ Examples:
               ...(flags.chunks !== undefined ? { chunks: flags.chunks } : {}),
               skip,
               signal: ctx.signal,
-              onProgress: ({ done, total }) => {
-                // Tokens per second and ETA follow the tokens processed; the detail shows chunks.
-                progress.setTotal(total * flags.ctx);
-                progress.update(done * flags.ctx, { chunks: `${Math.floor(done)}/${total}` });
-              },
+              onProgress: progress.onProgress,
             });
           } finally {
-            progress.stop();
+            progress.display.stop();
           }
           const seconds = (performance.now() - started) / 1000;
           if (flags.json) {

@@ -1,10 +1,10 @@
 /** `shortgpt inspect <model.gguf> [--json]`: what a model is made of, and which layer rules apply. */
 import type { Command } from "commander";
-import pc from "picocolors";
 
 import { formatLayerList } from "../arch/layer-rules.js";
 import { readGguf } from "../gguf/read.js";
 import { summarizeModel, type ModelSummary } from "../gguf/summary.js";
+import { pc } from "./colors.js";
 import { action, formatBytes, formatCount, printJson } from "./common.js";
 
 export function registerInspect(program: Command): void {
@@ -28,6 +28,7 @@ function printSummary(s: ModelSummary): void {
   row("file", `${s.path} (${formatBytes(s.fileSize)}, GGUF v${s.ggufVersion})`);
   if (s.name) row("name", s.name);
   row("architecture", s.architecture);
+  if (s.fileType) row("file type", s.fileType.name);
   row("blocks", `${s.blockCount}`);
   row("parameters", `${formatCount(s.parameters)} (${s.parameters.toLocaleString("en-US")})`);
   if (s.embeddingLength !== null) row("embedding", `${s.embeddingLength}`);

@@ -4,7 +4,7 @@ import { Command, CommanderError } from "commander";
 
 import { VERSION } from "../package-info.js";
 import { registerBench } from "./bench.js";
-import { EXIT_USAGE } from "./common.js";
+import { commandPath, EXIT_USAGE, usageLine } from "./common.js";
 import { registerDemo } from "./demo.js";
 import { registerEval } from "./eval.js";
 import { registerInspect } from "./inspect.js";
@@ -24,9 +24,20 @@ const COMMANDS: ((program: Command) => void)[] = [registerScore, registerPrune, 
 const program = new Command("shortgpt")
   .description("find and remove the redundant layers of GGUF language models (ShortGPT Block Influence)")
   .version(VERSION)
-  .showHelpAfterError()
+  // Read by src/cli/colors.ts before parsing (colors are decided at start-up); declared so commander accepts them.
+  .option("--color", "color the output even when it is not a terminal")
+  .option("--no-color", "never color the output (also: NO_COLOR=1 or FORCE_COLOR=0)")
   .exitOverride();
 for (const register of COMMANDS) register(program);
+
+// A usage error is one line naming the command's --help, not the whole help text.
+const oneLineUsageErrors = (command: Command): void => {
+  command.configureOutput({
+    outputError: (text, write) => write(usageLine(text.trim().replace(/^error: /, ""), commandPath(command))),
+  });
+  command.commands.forEach(oneLineUsageErrors);
+};
+oneLineUsageErrors(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,10 +3,10 @@
  * choose blocks (given, or from scores with a strategy), remove them, write a
  * new GGUF, and optionally measure perplexity before and after.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 
 import { InvalidArgumentError, Option, type Command } from "commander";
-import pc from "picocolors";
 
 import { formatLayerList, layerRules, parseLayerList } from "../arch/layer-rules.js";
 import { ShortgptError } from "../errors.js";
@@ -17,8 +17,9 @@ import type { Model } from "../model.js";
 import { planningScores, planRemoval, STRATEGIES, type PlanningScores, type Strategy } from "../plan/plan.js";
 import type { PruneOutcome, ScoreReport } from "../score/report-types.js";
 import { scoreModel } from "../score/score.js";
-import { addCalibrationOptions, calibrationText, engineProgress, type CalibrationFlags } from "./calibration-options.js";
-import { action, formatBytes, formatCount, nonNegativeInt, positiveInt, printJson, UsageError } from "./common.js";
+import { addCalibrationOptions, calibrationText, engineProgress, warnFewerWindows, type CalibrationFlags } from "./calibration-options.js";
+import { pc } from "./colors.js";
+import { action, checkStdinOnce, formatBytes, formatCount, nonNegativeInt, positiveInt, printJson, readTextInput, refuseStdout, UsageError } from "./common.js";
 import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
 import { createProgress } from "./progress.js";
 
@@ -48,19 +49,19 @@ export function registerPrune(program: Command): void {
     .command("prune")
     .description("remove transformer blocks from a GGUF model and write a new file that llama.cpp runs")
     .argument("<model>", "input GGUF file (never modified)")
-    .requiredOption("-o, --output <file>", "output GGUF file (written atomically)")
+    .requiredOption("-o, --output <file>", "output GGUF file (written atomically; not '-')")
     .option("--layers <list>", "0-based block indices to remove, e.g. 3,5,21-29")
     .option("--remove <n>", "remove this many blocks, chosen from scores", positiveInt("--remove"))
     .option("--ratio <r>", "remove this fraction of the blocks, chosen from scores", ratio)
     .addOption(new Option("--strategy <name>", "how --remove/--ratio choose: bi (lowest Block Influence), block (best contiguous run, angular distance), iterative (re-score after each removal)").choices([...STRATEGIES]).default("bi"))
-    .option("--scores <file>", "scores from `shortgpt score --json` instead of scoring now");
+    .option("--scores <file>", "scores from `shortgpt score --json` instead of scoring now ('-' reads standard input)");
   addDeviceOptions(addCalibrationOptions(command))
-    .option("--eval <files...>", "measure perplexity before and after on this text (our engine)")
+    .option("--eval <files...>", "measure perplexity before and after on this text (our engine; '-' reads standard input)")
     .option("--eval-ctx <tokens>", "perplexity chunk size", positiveInt("--eval-ctx"), 512)
     .option("--eval-chunks <n>", "at most this many perplexity chunks", nonNegativeInt("--eval-chunks"))
     .option("--report <file>", "write a standalone HTML report")
     .option("--force", "write even when the set breaks the architecture's layer-index rules")
-    .option("--json", "print one JSON object with the result instead of text")
+    .option("--json", "print one JSON object with the result instead of text (seconds: the rewrite; timings: each step and the total)")
     .addHelpText(
       "after",
       `
@@ -77,8 +78,25 @@ the nearest valid set named; --force overrides.`,
     )
     .action(
       action(async (ctx, modelPath: string, flags: PruneFlags) => {
+        const started = performance.now();
         const modes = [flags.layers !== undefined, flags.remove !== undefined, flags.ratio !== undefined].filter(Boolean).length;
         if (modes !== 1) throw new UsageError("give exactly one of --layers LIST, --remove N or --ratio R");
+        refuseStdout("-o", flags.output, "the model is written to a temporary file beside the output and renamed into place");
+        refuseStdout("--report", flags.report, "the report is a standalone HTML file");
+        if (flags.report && flags.layers !== undefined) {
+          throw new UsageError("--report needs scores: choose the blocks with --remove/--ratio and --text or --scores");
+        }
+        checkStdinOnce([["--text", flags.text], ["--scores", flags.scores], ["--eval", flags.eval]]);
+        /** Seconds of each step, for --json. */
+        const timings: { score?: number; rewrite?: number; eval?: number; total?: number } = {};
+        const timed = async <T>(step: "score" | "eval", run: () => Promise<T>): Promise<T> => {
+          const t0 = performance.now();
+          try {
+            return await run();
+          } finally {
+            timings[step] = (timings[step] ?? 0) + (performance.now() - t0) / 1000;
+          }
+        };
         const interactive = ctx.interactive && !flags.json;
         const say = (line: string) => {
           if (!flags.json) process.stdout.write(`${line}\n`);
@@ -120,8 +138,9 @@ the nearest valid set named; --force overrides.`,
               const m = await openOnce();
               const progress = engineProgress("scoring", flags.ctx, interactive);
               try {
-                const scored = await scoreModel(m, text!, { ctx: flags.ctx, windows: flags.windows, span, signal: ctx.signal, onProgress: progress.onProgress });
+                const scored = await timed("score", () => scoreModel(m, text!, { ctx: flags.ctx, windows: flags.windows, span, signal: ctx.signal, onProgress: progress.onProgress }));
                 scores = scored.report;
+                warnFewerWindows(scores);
                 planning = planningScores(scored);
               } finally {
                 progress.display.stop();
@@ -138,7 +157,7 @@ the nearest valid set named; --force overrides.`,
                     // The first pass (nothing skipped) is the one already scored above.
                     rescore: async (skipped: readonly number[]) => {
                       if (skipped.length === 0) return scores.layers.map((l) => l.bi);
-                      const r = await scoreModel(await openOnce(), text!, { ctx: flags.ctx, windows: flags.windows, skip: skipped, signal: ctx.signal });
+                      const r = await timed("score", async () => scoreModel(await openOnce(), text!, { ctx: flags.ctx, windows: flags.windows, skip: skipped, signal: ctx.signal }));
                       return r.report.layers.map((l) => l.bi);
                     },
                     onStep: (step: { removed: readonly number[]; score: number }, done: number) =>
@@ -165,6 +184,7 @@ the nearest valid set named; --force overrides.`,
           } finally {
             progress.stop();
           }
+          timings.rewrite = result.seconds;
           for (const w of result.warnings) process.stderr.write(`${pc.yellow("shortgpt: warning:")} ${w} (--force)\n`);
 
           const outcome: { -readonly [K in keyof PruneOutcome]: PruneOutcome[K] } = {
@@ -182,10 +202,10 @@ the nearest valid set named; --force overrides.`,
             const options = { ctx: flags.evalCtx, ...(flags.evalChunks ? { chunks: flags.evalChunks } : {}), signal: ctx.signal };
             const m = await openOnce();
             const p1 = engineProgress("perplexity (before)", flags.evalCtx, interactive);
-            const pplBefore = await m.perplexity(text.text, { ...options, onProgress: p1.onProgress }).finally(() => p1.display.stop());
+            const pplBefore = await timed("eval", () => m.perplexity(text.text, { ...options, onProgress: p1.onProgress })).finally(() => p1.display.stop());
             const pruned = await open(flags.output);
             const p2 = engineProgress("perplexity (after)", flags.evalCtx, interactive);
-            const pplAfter = await pruned.perplexity(text.text, { ...options, onProgress: p2.onProgress }).finally(() => {
+            const pplAfter = await timed("eval", () => pruned.perplexity(text.text, { ...options, onProgress: p2.onProgress })).finally(() => {
               p2.display.stop();
               pruned.close();
             });
@@ -194,8 +214,7 @@ the nearest valid set named; --force overrides.`,
             outcome.perplexityAfter = pplAfter.perplexity;
             outcome.evalText = text.sources.join(", ");
           }
-          if (flags.report) {
-            if (!scoreReport) throw new ShortgptError("ERR_MISSING_SCORES", "--report needs scores: prune with --remove/--ratio and --text or --scores");
+          if (flags.report && scoreReport) {
             const { renderHtmlReport } = await import("../report/html-report.js");
             writeFileSync(flags.report, renderHtmlReport({ scores: scoreReport, outcome, generatedAt: new Date() }));
           }
@@ -208,7 +227,9 @@ the nearest valid set named; --force overrides.`,
               blocksAfter: result.blocksAfter,
               bytesBefore: result.bytesBefore,
               bytesAfter: result.bytesAfter,
+              // The rewrite alone (reading the header, writing and syncing the file); timings has every step.
               seconds: Number(result.seconds.toFixed(3)),
+              timings: roundedTimings({ ...timings, total: (performance.now() - started) / 1000 }),
               ...(strategy !== "layers" ? { strategy, parametersBefore: result.parametersBefore, parametersAfter: result.parametersAfter } : {}),
               ...(evaluation ? { evaluation } : {}),
               ...(model ? { device: (model as Model).device } : {}),
@@ -243,14 +264,22 @@ function provenance(strategy: string, scores: ScoreReport | undefined) {
   return out;
 }
 
-/** Reads and checks a `shortgpt score --json` file against the model it is used with. */
+/** Seconds of each step that ran (score, rewrite, eval) and the whole command (total), to the millisecond. */
+function roundedTimings(timings: Record<string, number | undefined>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [step, seconds] of Object.entries(timings)) if (seconds !== undefined) out[step] = Number(seconds.toFixed(3));
+  return out;
+}
+
+/** Reads and checks a `shortgpt score --json` file (`-`: standard input) against the model it is used with. */
 export function readScoresFile(path: string, blockCount: number): ScoreReport {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
+    parsed = JSON.parse(readTextInput(path));
   } catch (error) {
-    throw new ShortgptError("ERR_SCORES_FILE", `cannot read scores ${path}: ${(error as Error).message}`);
+    throw new ShortgptError("ERR_SCORES_FILE", `cannot read scores ${path === "-" ? "from standard input" : path}: ${(error as Error).message}`);
   }
+  if (path === "-") path = "the scores on standard input";
   const s = parsed as Partial<ScoreReport>;
   if (!s || typeof s !== "object" || !Array.isArray(s.layers) || typeof s.blockCount !== "number" || typeof s.span !== "number") {
     throw new ShortgptError("ERR_SCORES_FILE", `${path} is not the output of shortgpt score --json`);

@@ -9,8 +9,8 @@ import { cheapestValidSet, selectionRules } from "../plan/select.js";
 import { renderScoreTable } from "../report/terminal.js";
 import { METRICS, type Metric, type ScoreReport } from "../score/report-types.js";
 import { scoreModel } from "../score/score.js";
-import { action, positiveInt } from "./common.js";
-import { addCalibrationOptions, calibrationText, engineProgress, type CalibrationFlags } from "./calibration-options.js";
+import { action, positiveInt, refuseStdout } from "./common.js";
+import { addCalibrationOptions, calibrationText, engineProgress, warnFewerWindows, type CalibrationFlags } from "./calibration-options.js";
 import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
 
 interface ScoreFlags extends CalibrationFlags, DeviceFlags {
@@ -51,6 +51,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
     )
     .action(
       action(async (ctx, modelPath: string, flags: ScoreFlags) => {
+        refuseStdout("--report", flags.report, "the report is a standalone HTML file (--json - prints the scores)");
         const text = calibrationText(flags);
         const { openModel } = await import("../model.js");
         const model = await openModel(modelPath, { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) });
@@ -69,6 +70,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
           progress.display.stop();
           model.close();
         }
+        warnFewerWindows(report);
         const rules = layerRules(model.file);
         const k = Math.min(flags.mark ?? Math.max(1, Math.round(report.blockCount / 4)), rules.removableBlocks - 1);
         const metricValues = report.layers.map((l) => (report.metric === "bi" ? l.bi : report.metric === "rm" ? l.rm : (l.angular ?? Number.POSITIVE_INFINITY)));
@@ -79,7 +81,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
           writeFileSync(flags.report, renderHtmlReport({ scores: report, generatedAt: new Date() }));
         }
         if (flags.json !== "-") {
-          process.stdout.write(`${renderScoreTable(report, { marked, color: ctx.interactive })}\n`);
+          process.stdout.write(`${renderScoreTable(report, { marked, color: ctx.color })}\n`);
           process.stdout.write(`${k} most removable (valid under ${rules.architecture}'s rules): ${[...marked].join(", ")}; scored in ${report.seconds?.toFixed(1)} s\n`);
           if (report.device) process.stdout.write(`device: ${describeDevice(report.device)}\n`);
         }

@@ -8,6 +8,7 @@
 import { cpus, totalmem } from "node:os";
 
 import { addon, cudaAddon, type NativeAddon, type NativeEngine, type NativeEngineInfo, type NativeEngineOptions, type NativeModelConfig, type NativeTensorArg } from "../engine.js";
+import { invalidOption } from "../call-options.js";
 import { errorCode, ShortgptError } from "../errors.js";
 import { pipCublasFolders } from "./cublas.js";
 
@@ -59,22 +60,22 @@ export interface DeviceSelection {
   readonly fallbackReason?: string;
 }
 
-/** Checks the device options; ERR_INVALID_ARG / ERR_UNSUPPORTED_DEVICE name the bad value. */
-export function checkDeviceOptions(options: DeviceOptions): void {
+/** Checks the device options; ERR_INVALID_ARG / ERR_UNSUPPORTED_DEVICE name the option and the bad value. */
+export function checkDeviceOptions(options: DeviceOptions, call = "openModel"): void {
   const device = options.device ?? "cpu";
   if (!DEVICES.includes(device)) {
-    throw new ShortgptError("ERR_UNSUPPORTED_DEVICE", `device '${String(device)}' is not one of ${DEVICES.join(", ")}`);
+    throw new ShortgptError("ERR_UNSUPPORTED_DEVICE", `${call}: options.device '${String(device)}' is not one of ${DEVICES.join(", ")}`);
   }
   const { deviceIndex, vramBudget, cublasPath } = options;
-  if (deviceIndex !== undefined && (!Number.isInteger(deviceIndex) || deviceIndex < 0 || deviceIndex > 1023)) {
-    throw new ShortgptError("ERR_INVALID_ARG", `deviceIndex must be an integer 0..1023, got ${String(deviceIndex)}`);
+  if (deviceIndex !== undefined && (typeof deviceIndex !== "number" || !Number.isInteger(deviceIndex) || deviceIndex < 0 || deviceIndex > 1023)) {
+    throw invalidOption(call, "deviceIndex", "an integer 0..1023", deviceIndex);
   }
   // Below this nothing useful fits: one block of a small model plus activations.
-  if (vramBudget !== undefined && (!Number.isSafeInteger(vramBudget) || vramBudget < 64 * 1024 * 1024)) {
-    throw new ShortgptError("ERR_INVALID_ARG", `vramBudget must be at least 64 MiB, got ${String(vramBudget)}`);
+  if (vramBudget !== undefined && (typeof vramBudget !== "number" || !Number.isSafeInteger(vramBudget) || vramBudget < 64 * 1024 * 1024)) {
+    throw invalidOption(call, "vramBudget", "a whole number of bytes, at least 64 MiB", vramBudget);
   }
   if (cublasPath !== undefined && (typeof cublasPath !== "string" || cublasPath.length === 0)) {
-    throw new ShortgptError("ERR_INVALID_ARG", "cublasPath must be a non-empty path");
+    throw invalidOption(call, "cublasPath", "a non-empty path", cublasPath);
   }
 }
 

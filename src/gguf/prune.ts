@@ -7,6 +7,7 @@
 import { performance } from "node:perf_hooks";
 
 import { checkRemoval, layerRules, type LayerRules, type RemovalProblem } from "../arch/layer-rules.js";
+import { checkCallOptions } from "../call-options.js";
 import { ShortgptError } from "../errors.js";
 import { VERSION } from "../package-info.js";
 import { readGguf, type GgufFile } from "./read.js";
@@ -196,6 +197,7 @@ export async function pruneLayers(
   options: PruneOptions = {},
 ): Promise<PruneResult> {
   const started = performance.now();
+  checkCallOptions("pruneLayers", options);
   assertNotSameFile(inputPath, outputPath);
   const file = readGguf(inputPath);
   const plan = planPrune(file, layers, options);

@@ -1,5 +1,6 @@
 /** What `shortgpt inspect` reports about a model, computed from the header alone. */
 import { describeRules, layerRules } from "../arch/layer-rules.js";
+import { fileTypeOf, type FileType } from "./file-type.js";
 import { optionalArray, optionalInteger, optionalString } from "./metadata.js";
 import type { GgufFile } from "./read.js";
 import { ggmlTypeName } from "./types.js";
@@ -19,6 +20,8 @@ export interface ModelSummary {
   readonly ggufVersion: number;
   readonly architecture: string;
   readonly name: string | null;
+  /** general.file_type: the quantization mix (Q4_K_M, …), or null when the file does not say. */
+  readonly fileType: FileType | null;
   readonly blockCount: number;
   readonly contextLength: number | null;
   readonly embeddingLength: number | null;
@@ -89,6 +92,7 @@ export function summarizeModel(file: GgufFile): ModelSummary {
     ggufVersion: file.version,
     architecture: arch,
     name: optionalString(file, "general.name") ?? null,
+    fileType: fileTypeOf(file),
     blockCount: rules.blockCount,
     contextLength: optionalInteger(file, `${arch}.context_length`) ?? null,
     embeddingLength: optionalInteger(file, `${arch}.embedding_length`) ?? null,

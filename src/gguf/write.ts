@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 
+import { checkCallOptions } from "../call-options.js";
 import { addon, cancelTokenFor, normalizeNativeError, throwIfAborted } from "../engine.js";
 import { ShortgptError } from "../errors.js";
 import { GGUF_DEFAULT_ALIGNMENT, alignUp, type GgufFile } from "./read.js";
@@ -57,7 +58,9 @@ export interface WriteProgress {
 }
 
 export interface WriteOptions {
+  /** Aborting removes the temp file and rejects with an AbortError whose `cause` is the signal's reason. */
   signal?: AbortSignal;
+  /** Called as bytes are copied (never after an abort); if it throws, the write stops and rejects with that error. */
   onProgress?: (progress: WriteProgress) => void;
 }
 
@@ -262,12 +265,16 @@ export async function writeGguf(
   sources: readonly TensorSource[],
   options: WriteOptions = {},
 ): Promise<GgufLayout> {
+  checkCallOptions("writeGguf", options);
   if (sources.length !== spec.tensors.length) {
     throw new ShortgptError("ERR_INVALID_ARG", `writeGguf: ${spec.tensors.length} tensors but ${sources.length} sources`);
   }
   throwIfAborted(options.signal);
   const layout = layoutGguf(spec);
   const tempPath = join(dirname(resolve(outputPath)), `.${basename(outputPath)}.shortgpt-${process.pid}-${randomBytes(4).toString("hex")}.tmp`);
+  // Removes the temp file if this thread's environment is torn down mid-write (a terminated
+  // worker_thread runs no `finally`); released below once the file is renamed or removed.
+  const guard = new (addon().TempFileGuard)(tempPath);
   let fd: number | undefined;
   try {
     fd = openSync(tempPath, "wx", 0o644);
@@ -283,15 +290,19 @@ export async function writeGguf(
       ranges[i * 3 + 2] = layout.tensorSizes[i]!;
       total += layout.tensorSizes[i]!;
     });
-    const { token, dispose } = cancelTokenFor(options.signal);
+    const { signal, onProgress } = options;
+    const { token, dispose } = cancelTokenFor(signal);
     try {
       for (const [path, group] of groupRangesBySource(sources, ranges)) {
-        await addon().copyRanges(path, tempPath, group.ranges, token, options.onProgress
-          ? (done) => options.onProgress!({ bytesDone: group.doneBefore + done, bytesTotal: total })
+        // A throwing onProgress cancels the copy, which rejects with that error.
+        await addon().copyRanges(path, tempPath, group.ranges, token, onProgress
+          ? (done) => {
+              if (!signal?.aborted) onProgress({ bytesDone: group.doneBefore + done, bytesTotal: total });
+            }
           : undefined);
       }
     } catch (error) {
-      throw normalizeNativeError(error);
+      throw normalizeNativeError(error, signal);
     } finally {
       dispose();
     }
@@ -316,6 +327,8 @@ export async function writeGguf(
       // never created, or already gone
     }
     throw outputError(error, outputPath);
+  } finally {
+    guard.release();
   }
 }
 

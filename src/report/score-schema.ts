@@ -17,6 +17,7 @@ export const SCORE_REPORT_SCHEMA = {
     span: { type: "integer", minimum: 1, description: "span n of the angular distance" },
     ctx: { type: "integer", minimum: 2 },
     windows: { type: "integer", minimum: 1 },
+    windowsRequested: { type: "integer", minimum: 1, description: "windows asked for; more than `windows` when the text was too short" },
     tokens: { type: "integer", minimum: 1 },
     seconds: { type: "number", minimum: 0 },
     calibration: {

@@ -1,8 +1,9 @@
 /**
  * The terminal view of a scoring run: a table with a horizontal bar of BI
- * per block, the k most removable blocks marked. Colors only on a TTY.
+ * per block, the k most removable blocks marked. Colors only when asked
+ * (the CLI asks when its color rule says so: src/cli/colors.ts).
  */
-import pc from "picocolors";
+import picocolors from "picocolors";
 
 import type { ScoreReport } from "../score/report-types.js";
 
@@ -15,7 +16,7 @@ export interface TerminalOptions {
 
 export function renderScoreTable(scores: ScoreReport, options: TerminalOptions = {}): string {
   const color = options.color ?? false;
-  const c = color ? pc : { bold: (s: string) => s, dim: (s: string) => s, yellow: (s: string) => s, cyan: (s: string) => s };
+  const c = color ? picocolors.createColors(true) : { bold: (s: string) => s, dim: (s: string) => s, yellow: (s: string) => s, cyan: (s: string) => s };
   const width = options.barWidth ?? 36;
   const marked = options.marked ?? new Set<number>();
   const max = Math.max(1e-12, ...scores.layers.map((l) => (Number.isFinite(l.bi) ? l.bi : 0)));

@@ -42,6 +42,11 @@ export interface ScoreReport {
   readonly span: number;
   readonly ctx: number;
   readonly windows: number;
+  /**
+   * Windows asked for (`windows` option, default 64). Larger than `windows`
+   * when the text was too short to give that many.
+   */
+  readonly windowsRequested?: number;
   /** Tokens scored (windows × ctx). */
   readonly tokens: number;
   readonly calibration?: CalibrationSummary;

@@ -5,6 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 
+import { checkCallOptions } from "../call-options.js";
 import { calibrationWindows, type CalibrationText } from "../data/calibration.js";
 import { ShortgptError } from "../errors.js";
 import type { HiddenStats } from "../evaluate/hidden-stats.js";
@@ -74,6 +75,7 @@ export function rankBlocks(layers: readonly LayerScore[], metric: Metric, exclud
 
 export async function scoreModel(model: Model, calibration: CalibrationText | string, options: ScoreOptions = {}): Promise<ScoreResult> {
   const started = performance.now();
+  checkCallOptions("model.score", options);
   const ctx = options.ctx ?? DEFAULT_CTX;
   const maxWindows = options.windows ?? DEFAULT_WINDOWS;
   const metric = options.metric ?? "bi";
@@ -83,16 +85,24 @@ export async function scoreModel(model: Model, calibration: CalibrationText | st
     throw new ShortgptError("ERR_INVALID_ARG", `span must be between 1 and ${model.blockCount - 1}, got ${span}`);
   }
   const text = typeof calibration === "string" ? { text: calibration, sources: ["text"] } : calibration;
-  const tokenizer = model.tokenizer;
-  const ids = tokenizer.encode(text.text, { addSpecial: false });
-  const windows = calibrationWindows(ids, { ctx, maxWindows, bos: tokenizer.addBos ? tokenizer.special.bos : null });
-  const spans = [...new Set([span, ...(options.spans ?? [])])].sort((a, b) => a - b);
-  const stats = await model.hiddenStats(windows, {
-    spans,
-    ...(options.skip ? { skip: options.skip } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
+  if (!text || typeof text.text !== "string") throw new ShortgptError("ERR_INVALID_ARG", "model.score: the calibration text must be a string or { text, sources }");
+  const release = model.retain();
+  let windows;
+  let stats;
+  try {
+    // Off the JS thread when the text is long (a worker_thread, same ids).
+    const ids = await model.tokenize(text.text, { addSpecial: false, ...(options.signal ? { signal: options.signal } : {}) });
+    windows = calibrationWindows(ids, { ctx, maxWindows, bos: model.windowStartToken() });
+    const spans = [...new Set([span, ...(options.spans ?? [])])].sort((a, b) => a - b);
+    stats = await model.hiddenStats(windows, {
+      spans,
+      ...(options.skip ? { skip: options.skip } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+  } finally {
+    release();
+  }
   const layers = layerScoresFromStats(stats, span);
   const angularBySpan = new Map<number, (number | null)[]>();
   for (const s of stats.spans) {
@@ -109,6 +119,7 @@ export async function scoreModel(model: Model, calibration: CalibrationText | st
     span,
     ctx,
     windows: windows.windows,
+    windowsRequested: maxWindows,
     tokens: windows.windows * ctx,
     calibration: { sources: text.sources, characters: text.text.length, textTokens: windows.textTokens },
     layers,

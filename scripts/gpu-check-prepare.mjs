@@ -4,9 +4,9 @@
 // folders (64 MiB in all), into one ignored folder, .gpu-check/:
 //
 //   pkg/            a runnable copy of the package: package.json, dist/ (no maps or types), the CPU
-//                   addon (build/Release/shortgpt.node), the CUDA addon
-//                   (build-cuda/Release/shortgpt_cuda.node, built here for --arch), and the
-//                   runtime modules the check loads (node-gyp-build)
+//                   addon (build/Release/shortgpt.node) and the CUDA addon
+//                   (build-cuda/Release/shortgpt_cuda.node, built here for --arch); the check
+//                   loads no npm package
 //   node.xz         this Node.js binary, xz-compressed (scripts/gpu-check.sh unpacks it where
 //                   there is no Node.js >= 20)
 //   stories260K.gguf, calibration.txt   from ../shared/data when present (1 MB and 60 KB)
@@ -75,8 +75,6 @@ copyFileSync(join(repo, "package.json"), join(pkg, "package.json"));
 cpSync(join(repo, "dist"), join(pkg, "dist"), { recursive: true, filter: (src) => !src.endsWith(".map") && !src.endsWith(".d.ts") });
 copyFileSync(cpuAddon, join(pkg, "build", "Release", "shortgpt.node"));
 copyFileSync(cudaAddon, join(pkg, "build-cuda", "Release", "shortgpt_cuda.node"));
-// The only package the engine needs at run time (it finds the CPU addon).
-cpSync(join(repo, "node_modules", "node-gyp-build"), join(pkg, "node_modules", "node-gyp-build"), { recursive: true });
 
 const shared = join(repo, "..", "shared", "data");
 if (existsSync(join(shared, "models", "stories260K.gguf"))) {
@@ -102,7 +100,7 @@ if (!args["no-node"]) {
 const commit = spawnSync("git", ["rev-parse", "HEAD"], { cwd: repo, encoding: "utf8" }).stdout.trim();
 const dirty = spawnSync("git", ["status", "--porcelain"], { cwd: repo, encoding: "utf8" }).stdout.trim() !== "";
 const contents = Object.fromEntries(
-  ["pkg/dist", "pkg/build/Release/shortgpt.node", "pkg/build-cuda/Release/shortgpt_cuda.node", "pkg/node_modules", "node.xz", "stories260K.gguf", "calibration.txt"]
+  ["pkg/dist", "pkg/build/Release/shortgpt.node", "pkg/build-cuda/Release/shortgpt_cuda.node", "node.xz", "stories260K.gguf", "calibration.txt"]
     .filter((p) => existsSync(join(bundle, p)))
     .map((p) => [p, sizeOf(join(bundle, p))]),
 );

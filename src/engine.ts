@@ -1,16 +1,14 @@
 /**
- * The only file that loads the native addons: the CPU addon through
- * node-gyp-build (a prebuild for this platform, else build/Release), and the
- * optional CUDA addon (shortgpt_cuda.node, the whole engine plus the CUDA
- * backend) only when something asks for it (`cudaAddon()`). Everything else
- * imports from here, so the addon's surface is typed in one place.
+ * The only file that loads the native addons (src/native-loader.ts finds them):
+ * the CPU addon (a local build in build/Release, else the prebuild for this
+ * platform), and the optional CUDA addon (shortgpt_cuda.node, the whole engine
+ * plus the CUDA backend) only when something asks for it (`cudaAddon()`).
+ * Everything else imports from here, so the addon's surface is typed in one place.
  */
+import { AbortError, errorCode, ShortgptError } from "./errors.js";
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join, resolve } from "node:path";
 
-import { AbortError, ShortgptError } from "./errors.js";
-import { PACKAGE_ROOT } from "./package-info.js";
+import { addonCandidates, CPU_ADDON, CUDA_ADDON, loadAddon, loadAddonAt } from "./native-loader.js";
 
 /** A tensor as the addon receives it: absolute offset and byte size. */
 export interface NativeTensorArg {
@@ -272,30 +270,23 @@ export interface NativeAddon {
 let cached: NativeAddon | undefined;
 
 export function addon(): NativeAddon {
-  if (!cached) {
-    const require = createRequire(import.meta.url);
-    const load = require("node-gyp-build") as (dir: string) => NativeAddon;
-    cached = load(PACKAGE_ROOT);
-  }
+  cached ??= loadAddon<NativeAddon>(CPU_ADDON);
   return cached;
 }
 
-/** The CUDA addon's file name (CMakeLists.txt with -DSHORTGPT_CUDA=ON builds it). */
-export const CUDA_ADDON_FILE = "shortgpt_cuda.node";
+/** Set to the CUDA addon file to load that one (and only that one). */
+export const CUDA_ADDON_ENV = "SHORTGPT_CUDA_ADDON";
 
 /**
  * Where the CUDA addon is looked for, in order: $SHORTGPT_CUDA_ADDON (a file; when set, the
- * only place), the local build of `npm run build:cuda` (build-cuda/Release), then a CUDA
- * prebuild (prebuilds/<platform>-<arch>/cuda/, a folder node-gyp-build's lookup of the CPU
- * addon never enters).
+ * only place), else native-loader's places for CUDA_ADDON: the local build of
+ * `npm run build:cuda` (build-cuda/Release/shortgpt_cuda.node), then a CUDA prebuild
+ * (prebuilds/<platform>-<arch>/cuda/shortgpt_cuda.node: a folder node-gyp-build's and
+ * @electron/rebuild's lookups of the CPU addon never enter), or those under $SHORTGPT_ADDON_DIR.
  */
-export function cudaAddonCandidates(): string[] {
-  const fromEnv = process.env.SHORTGPT_CUDA_ADDON;
-  if (fromEnv) return [resolve(fromEnv)];
-  return [
-    join(PACKAGE_ROOT, "build-cuda", "Release", CUDA_ADDON_FILE),
-    join(PACKAGE_ROOT, "prebuilds", `${process.platform}-${process.arch}`, "cuda", CUDA_ADDON_FILE),
-  ];
+export function cudaAddonCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  const file = env[CUDA_ADDON_ENV];
+  return file ? [file] : addonCandidates(CUDA_ADDON, env);
 }
 
 let cudaCached: { addon: NativeAddon; path: string } | { error: ShortgptError } | undefined;
@@ -303,31 +294,28 @@ let cudaCached: { addon: NativeAddon; path: string } | { error: ShortgptError } 
 /**
  * The CUDA addon, loaded on first call (never by anything that runs on the CPU). Throws
  * ERR_CUDA_UNAVAILABLE naming what is missing: no CUDA addon installed (where it was looked
- * for), or one that would not load (the loader's reason), or a file without the CUDA backend.
+ * for), one that would not load (the loader's reason), or a file without the CUDA backend.
  * The answer is remembered for the process.
  */
 export function cudaAddon(): { addon: NativeAddon; path: string } {
   if (!cudaCached) {
     const candidates = cudaAddonCandidates();
     const path = candidates.find((p) => existsSync(p));
-    if (!path) {
+    if (path === undefined) {
       cudaCached = {
         error: new ShortgptError(
           "ERR_CUDA_UNAVAILABLE",
-          `the CUDA addon (${CUDA_ADDON_FILE}) is not installed: looked for ${candidates.join(", ")}; build it with \`npm run build:cuda\` or set SHORTGPT_CUDA_ADDON`,
+          `the CUDA addon (${CUDA_ADDON.built}) is not installed: looked for ${candidates.join(", ") || "(no file location known)"}; build it with \`npm run build:cuda\` or set ${CUDA_ADDON_ENV}`,
         ),
       };
     } else {
       try {
-        const loaded = createRequire(import.meta.url)(path) as NativeAddon;
-        if (!loaded.buildInfo().backends.includes("cuda")) {
-          throw new Error("it was built without the CUDA backend");
-        }
+        const loaded = loadAddonAt<NativeAddon>(path);
+        if (!loaded.buildInfo().backends.includes("cuda")) throw new Error("it was built without the CUDA backend");
         cudaCached = { addon: loaded, path };
       } catch (error) {
-        cudaCached = {
-          error: new ShortgptError("ERR_CUDA_UNAVAILABLE", `the CUDA addon ${path} could not be loaded: ${(error as Error).message}`, { cause: error }),
-        };
+        const why = errorCode(error) === "ERR_ADDON_LOAD" ? (error as Error).message : `${path}: ${(error as Error).message}`;
+        cudaCached = { error: new ShortgptError("ERR_CUDA_UNAVAILABLE", `the CUDA addon could not be loaded: ${why}`, { cause: error }) };
       }
     }
   }

@@ -15,6 +15,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 #endif
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 namespace shortgpt {
 
@@ -163,7 +166,9 @@ bool copy_kernel(int in, int out, uint64_t src, uint64_t dst, uint64_t len,
 #ifdef __linux__
   loff_t off_in = static_cast<loff_t>(src), off_out = static_cast<loff_t>(dst);
   while (len > 0) {
-    ssize_t n = ::copy_file_range(in, &off_in, out, &off_out, static_cast<size_t>(len), 0);
+    // The system call itself (Linux 4.5+; ENOSYS before, handled below): glibc declares the
+    // copy_file_range wrapper only from 2.27, and the prebuilds link against glibc 2.17.
+    ssize_t n = ::syscall(SYS_copy_file_range, in, &off_in, out, &off_out, static_cast<size_t>(len), 0u);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == ENOSYS || errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
                   errno == EBADF || errno == EPERM)) {

@@ -63,16 +63,19 @@ export const PYPI_MODELS: readonly PypiModel[] = [
 
 /**
  * Cache folder: $SHORTGPT_CACHE_DIR, else `.cache` in the package (git-ignored
- * in a checkout), else ~/.cache/shortgpt when the package folder is read-only.
+ * in a checkout), else ~/.cache/shortgpt when the package folder is read-only
+ * or unknown (shortgpt bundled into an app).
  */
 export function cacheDir(): string {
   if (process.env.SHORTGPT_CACHE_DIR) return process.env.SHORTGPT_CACHE_DIR;
+  const home = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "shortgpt");
+  if (PACKAGE_ROOT === null) return home;
   const local = join(PACKAGE_ROOT, ".cache");
   try {
     mkdirSync(local, { recursive: true });
     return local;
   } catch {
-    return join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "shortgpt");
+    return home;
   }
 }
 

@@ -29,8 +29,9 @@ export const OFF_THREAD_MIN_CHARACTERS = 64 * 1024;
  * synchronously, as before, rather than fail.
  */
 export function encodeWorkerEntry(): URL | undefined {
-  const url = new URL("./encode-worker.js", import.meta.url);
   try {
+    // Inside the try: a CommonJS bundle from esbuild leaves import.meta.url undefined, and new URL throws.
+    const url = new URL("./encode-worker.js", import.meta.url);
     return url.protocol === "file:" && existsSync(fileURLToPath(url)) ? url : undefined;
   } catch {
     return undefined;

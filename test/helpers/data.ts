@@ -5,11 +5,12 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 import { cachedModelPath } from "../../src/models/fetch.js";
-import { PACKAGE_ROOT } from "../../src/package-info.js";
 
-export const REPO_ROOT = PACKAGE_ROOT;
+/** The checkout: two folders above this file (test/helpers/). */
+export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 
 /** ../shared/data, relative to the repository, or undefined when absent. */
 export const SHARED_DATA: string | undefined = (() => {

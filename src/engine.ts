@@ -71,6 +71,11 @@ export interface NativeCudaDeviceInfo {
   readonly driverVersion: number | string;
   readonly runtimeVersion: number | string;
   readonly cublasVersion: number | string;
+  /** The cuBLAS library that was opened. */
+  readonly cublasPath?: string;
+  /** Blocks whose weights stay in GPU memory, and blocks streamed in per batch (over vramBudget). */
+  readonly residentBlocks?: number;
+  readonly streamedBlocks?: number;
 }
 
 export interface NativeEngineInfo {

@@ -20,7 +20,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parseByteSize, parseDeviceFlag } from "../src/cli/device-options.js";
 import { pipCublasFolders } from "../src/device/cublas.js";
 import { describeDevice } from "../src/device/describe.js";
-import { checkDeviceOptions, cudaVersionText } from "../src/device/select.js";
+import { checkDeviceOptions, cudaVersionText, deviceReport } from "../src/device/select.js";
 import { addon, cudaAddon, cudaAddonCandidates, cudaDevices } from "../src/engine.js";
 import { errorCode } from "../src/errors.js";
 import { openModel } from "../src/model.js";
@@ -84,6 +84,39 @@ describe("options", () => {
     expect(size("512MiB")).toBe(512 * 2 ** 20);
     expect(size("1048576")).toBe(1048576);
     for (const bad of ["", "20 parsecs", "-1G", "0"]) expect(() => size(bad)).toThrow(/--vram-budget/);
+  });
+
+  it("turns a CUDA engine's info (the native contract's shape) into a schema-valid report and one line", () => {
+    // No GPU here: the info object a CUDA engine returns, as native/napi/engine_binding.cc builds it.
+    const info = {
+      backend: "cuda",
+      threads: 16,
+      simd: "avx512",
+      memoryBudget: 512 << 20,
+      device: { index: 1, name: "NVIDIA H100 80GB HBM3", totalMemory: 85_031_714_816, computeCapability: "9.0", driverVersion: 13000, runtimeVersion: 13050, cublasVersion: 131000, cublasPath: "/usr/lib/libcublas.so.13", residentBlocks: 30, streamedBlocks: 2 },
+      peakDeviceBytes: 5_600_000_000,
+    };
+    const report = deviceReport(info, { requested: "cuda" });
+    expect(report).toEqual({
+      backend: "cuda",
+      requested: "cuda",
+      name: "NVIDIA H100 80GB HBM3",
+      memoryBytes: 85_031_714_816,
+      index: 1,
+      computeCapability: "9.0",
+      driverVersion: "13.0",
+      runtimeVersion: "13.5",
+      cublasVersion: "13.10.0",
+      peakDeviceBytes: 5_600_000_000,
+      cublasPath: "/usr/lib/libcublas.so.13",
+      residentBlocks: 30,
+      streamedBlocks: 2,
+    });
+    const schema = new Ajv2020.default({ allErrors: true, strict: true }).compile(SCORE_REPORT_SCHEMA.properties.device);
+    expect(schema(report), JSON.stringify(schema.errors)).toBe(true);
+    expect(describeDevice(report)).toBe(
+      "NVIDIA H100 80GB HBM3 (CUDA device 1, 79.2 GiB, peak 5.2 GiB used, 2 blocks streamed, compute 9.0; driver 13.0, runtime 13.5, cuBLAS 13.10.0)",
+    );
   });
 
   it("prints CUDA versions as people read them", () => {

@@ -19,7 +19,8 @@ export function describeDevice(d: DeviceReport): string {
       d.cublasVersion !== undefined ? `cuBLAS ${d.cublasVersion}` : "",
     ].filter(Boolean);
     const peak = d.peakDeviceBytes !== undefined ? `, peak ${gib(d.peakDeviceBytes)} used` : "";
-    text = `${d.name} (CUDA device ${d.index ?? 0}, ${gib(d.memoryBytes)}${peak}${d.computeCapability ? `, compute ${d.computeCapability}` : ""}${versions.length ? `; ${versions.join(", ")}` : ""})`;
+    const streamed = d.streamedBlocks ? `, ${d.streamedBlocks} blocks streamed` : "";
+    text = `${d.name} (CUDA device ${d.index ?? 0}, ${gib(d.memoryBytes)}${peak}${streamed}${d.computeCapability ? `, compute ${d.computeCapability}` : ""}${versions.length ? `; ${versions.join(", ")}` : ""})`;
   } else {
     const threads = d.threads !== undefined ? `, ${d.threads} thread${d.threads === 1 ? "" : "s"}` : "";
     text = `${d.name} (CPU${threads}${d.simd ? `, ${d.simd}` : ""}; ${gib(d.memoryBytes)} RAM)`;

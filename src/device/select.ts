@@ -50,6 +50,11 @@ export interface DeviceReport {
   readonly cublasVersion?: string;
   /** CUDA: the most GPU memory the engine held so far, in bytes. */
   readonly peakDeviceBytes?: number;
+  /** CUDA: the cuBLAS library opened. */
+  readonly cublasPath?: string;
+  /** CUDA: blocks whose weights stay in GPU memory, and blocks streamed in per batch (beyond vramBudget). */
+  readonly residentBlocks?: number;
+  readonly streamedBlocks?: number;
   /** `auto` ran on the CPU: why CUDA was not used. */
   readonly fallbackReason?: string;
 }
@@ -178,6 +183,9 @@ export function deviceReport(info: NativeEngineInfo, selection: DeviceSelection)
       runtimeVersion: cudaVersionText(d.runtimeVersion)!,
       cublasVersion: cudaVersionText(d.cublasVersion)!,
       ...(info.peakDeviceBytes !== undefined ? { peakDeviceBytes: info.peakDeviceBytes } : {}),
+      ...(d.cublasPath !== undefined ? { cublasPath: d.cublasPath } : {}),
+      ...(d.residentBlocks !== undefined ? { residentBlocks: d.residentBlocks } : {}),
+      ...(d.streamedBlocks !== undefined ? { streamedBlocks: d.streamedBlocks } : {}),
       ...fallback,
     };
   }

@@ -8,6 +8,7 @@
 #include "napi/cancel_token.h"
 #include "napi/copy_ranges_binding.h"
 #include "napi/cuda_devices_binding.h"
+#include "napi/cuda_kernels_binding.h"
 #include "napi/kernels_binding.h"
 #include "napi/engine_binding.h"
 #include "napi/mapped_model_binding.h"
@@ -23,6 +24,7 @@ Napi::Object init_module(Napi::Env env, Napi::Object exports) {
   exports.Set("copyRanges", Napi::Function::New<copy_ranges_js>(env, "copyRanges"));
   exports.Set("cudaDevices", Napi::Function::New<cuda_devices_js>(env, "cudaDevices"));
   exports.Set("kernels", define_kernels(env));
+  exports.Set("cudaKernels", define_cuda_kernels(env));
   exports.Set("Engine", define_engine_class(env));
   exports.Set("TempFileGuard", define_temp_file_guard_class(env));
   return exports;

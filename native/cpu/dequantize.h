@@ -1,4 +1,5 @@
-// Scalar dequantization, one function per format: the reference every other
+// Scalar dequantization, one function per format (the formulas themselves live
+// in block_values.h, shared with the CUDA kernels): the reference every other
 // path is checked against, and what the engine uses for embedding lookups.
 // The float operations are written in the same order as ggml's
 // dequantize_row_* (and gguf-py's dequantize), so results are bit-identical.

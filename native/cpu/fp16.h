@@ -7,27 +7,40 @@
 //
 // Everything here is `static inline`: this header is included by files built
 // with AVX2 / AVX-512 flags, and internal linkage keeps the linker from
-// picking an AVX copy of a helper for the portable code.
+// picking an AVX copy of a helper for the portable code. The conversions are
+// integer work plus one exact multiply, so they are also compiled for the GPU
+// (SHORTGPT_HD) and give the same bits there: the CUDA dequantization kernels
+// decode scales with these very functions.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
+#include "common/host_device.h"
+
 namespace shortgpt::cpu {
 
-static inline uint32_t f32_bits(float f) {
+static inline SHORTGPT_HD uint32_t f32_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
   uint32_t u;
   std::memcpy(&u, &f, sizeof u);
   return u;
+#endif
 }
 
-static inline float f32_from_bits(uint32_t u) {
+static inline SHORTGPT_HD float f32_from_bits(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
   float f;
   std::memcpy(&f, &u, sizeof f);
   return f;
+#endif
 }
 
-static inline float fp16_to_fp32(uint16_t h) {
+static inline SHORTGPT_HD float fp16_to_fp32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1fu;
   const uint32_t mant = h & 0x3ffu;
@@ -43,7 +56,7 @@ static inline float fp16_to_fp32(uint16_t h) {
   return f32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 
-static inline uint16_t fp32_to_fp16(float f) {
+static inline SHORTGPT_HD uint16_t fp32_to_fp16(float f) {
   const uint32_t x = f32_bits(f);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
   const uint32_t a = x & 0x7fffffffu;
@@ -67,16 +80,16 @@ static inline uint16_t fp32_to_fp16(float f) {
   return static_cast<uint16_t>(sign | q);
 }
 
-static inline float bf16_to_fp32(uint16_t h) { return f32_from_bits(static_cast<uint32_t>(h) << 16); }
+static inline SHORTGPT_HD float bf16_to_fp32(uint16_t h) { return f32_from_bits(static_cast<uint32_t>(h) << 16); }
 
-static inline uint16_t fp32_to_bf16(float f) {
+static inline SHORTGPT_HD uint16_t fp32_to_bf16(float f) {
   const uint32_t x = f32_bits(f);
   if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 64u);  // quiet NaN
   return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
 // The value llama.cpp's F16 KV cache holds for f.
-static inline float round_to_fp16(float f) { return fp16_to_fp32(fp32_to_fp16(f)); }
-static inline float round_to_bf16(float f) { return bf16_to_fp32(fp32_to_bf16(f)); }
+static inline SHORTGPT_HD float round_to_fp16(float f) { return fp16_to_fp32(fp32_to_fp16(f)); }
+static inline SHORTGPT_HD float round_to_bf16(float f) { return bf16_to_fp32(fp32_to_bf16(f)); }
 
 }  // namespace shortgpt::cpu

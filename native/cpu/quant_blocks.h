@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "common/host_device.h"
+
 namespace shortgpt::cpu {
 
 constexpr int kQK32 = 32;   // elements per block of the Q4_0..Q8_1 and IQ4_NL formats
@@ -134,12 +136,30 @@ struct BlockIQ4_XS {
 };
 static_assert(sizeof(BlockIQ4_XS) == 136, "block_iq4_xs is 136 bytes");
 
-// The non-linear 4-bit grid of IQ4_NL / IQ4_XS (kvalues_iq4nl).
+// The non-linear 4-bit grid of IQ4_NL / IQ4_XS (kvalues_iq4nl), as a table
+// for the SIMD shuffles.
 static constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};
 
+// The same grid as a function the GPU can call too (device code cannot read a
+// host constexpr array): the 16 values packed little-endian into two words.
+static constexpr SHORTGPT_HD int iq4nl_value(int nibble) {
+  constexpr uint64_t kLow = 0xF6EADDCFBFAD9881ull;   // -127 .. -10
+  constexpr uint64_t kHigh = 0x7159453526190D01ull;  // 1 .. 113
+  const uint64_t word = nibble < 8 ? kLow : kHigh;
+  return static_cast<int8_t>(static_cast<uint8_t>(word >> (8 * (nibble & 7))));
+}
+
+static constexpr bool iq4nl_value_matches_table() {
+  for (int i = 0; i < 16; ++i) {
+    if (iq4nl_value(i) != kIq4nlValues[i]) return false;
+  }
+  return true;
+}
+static_assert(iq4nl_value_matches_table(), "iq4nl_value packs kIq4nlValues");
+
 // Q4_K / Q5_K: unpacks the 6-bit scale and min of sub-block j (0..7).
-static inline void k4_scale_min(const uint8_t* s, int j, uint8_t* sc, uint8_t* m) {
+static inline SHORTGPT_HD void k4_scale_min(const uint8_t* s, int j, uint8_t* sc, uint8_t* m) {
   if (j < 4) {
     *sc = s[j] & 63;
     *m = s[j + 4] & 63;
@@ -150,14 +170,14 @@ static inline void k4_scale_min(const uint8_t* s, int j, uint8_t* sc, uint8_t* m
 }
 
 // Q3_K: the signed scale (-32..31) of sub-block j (0..15).
-static inline int q3k_scale(const uint8_t* s, int j) {
+static inline SHORTGPT_HD int q3k_scale(const uint8_t* s, int j) {
   const int low = j < 8 ? (s[j] & 15) : (s[j - 8] >> 4);
   const int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
   return (low | (high << 4)) - 32;
 }
 
 // IQ4_XS: the signed scale (-32..31) of sub-block j (0..7).
-static inline int iq4xs_scale(const BlockIQ4_XS& b, int j) {
+static inline SHORTGPT_HD int iq4xs_scale(const BlockIQ4_XS& b, int j) {
   const int low = (b.scales_l[j / 2] >> (4 * (j % 2))) & 15;
   const int high = (b.scales_h >> (2 * j)) & 3;
   return (low | (high << 4)) - 32;

@@ -57,6 +57,21 @@ class KvCache {
   virtual int64_t bytes() const = 0;
 };
 
+// What a GPU backend runs on, for engine.info (a CPU backend has none).
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  int64_t total_memory = 0;
+  int compute_major = 0, compute_minor = 0;
+  int driver_version = 0;   // CUDA's encoding, e.g. 13000 for 13.0
+  int runtime_version = 0;
+  int cublas_version = 0;   // major * 10000 + minor * 100 + patch
+  std::string cublas_path;  // the library that was loaded
+  int64_t peak_bytes = 0;   // the most device memory this backend held at once
+  int resident_blocks = 0;  // blocks whose weights stay in device memory
+  int streamed_blocks = 0;  // blocks copied in from host memory for each batch
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -102,6 +117,14 @@ class Backend {
   // longest sequence is max_len (the driver sizes batches with it).
   virtual int64_t bytes_per_token(int64_t max_len) const = 0;
   virtual int64_t bytes_per_state_row() const = 0;
+
+  // The bytes batch planning may spend on work buffers and states, given the
+  // engine's memory budget: a CPU backend spends host memory (the budget); a
+  // GPU backend spends what device memory its weights leave.
+  virtual int64_t batch_budget(int64_t memory_budget) const { return memory_budget; }
+
+  // Fills `out` and returns true when the backend runs on a device.
+  virtual bool device_info(DeviceInfo& out) const { return false; }
 };
 
 }  // namespace shortgpt

@@ -7,6 +7,10 @@
 #include "engine/forward.h"
 #include "engine/log_softmax.h"
 
+#ifdef SHORTGPT_WITH_CUDA
+#include "cuda/cuda_backend_factory.h"
+#endif
+
 namespace shortgpt {
 
 namespace {
@@ -27,15 +31,40 @@ Engine::Engine(const std::string& path, std::vector<TensorInfo> tensors, ModelCo
   file_ = std::make_unique<MappedFile>(path);
   table_ = std::make_unique<TensorTable>(std::move(tensors), file_->size(), file_->path());
   weights_ = std::make_unique<ModelWeights>(config_, *table_, *file_);
-  CpuBackendOptions bo;
-  bo.threads = options_.threads;
-  bo.kv = options_.kv;
-  backend_ = std::make_unique<CpuBackend>(config_, *weights_, bo);
+  if (options_.device == Device::Cuda) {
+#ifdef SHORTGPT_WITH_CUDA
+    CudaBackendOptions co;
+    co.device_index = options_.device_index;
+    co.vram_budget = options_.vram_budget;
+    co.cublas_path = options_.cublas_path;
+    co.kv_f16 = options_.kv == KvPrecision::F16;
+    co.work_budget = options_.memory_budget;
+    co.max_resident_blocks = options_.max_resident_blocks;
+    backend_ = make_cuda_backend(config_, *weights_, co);
+#else
+    throw NativeError("ERR_CUDA_UNAVAILABLE",
+                      "this addon was built without CUDA (the CPU build): device 'cuda' needs the CUDA addon "
+                      "(shortgpt_cuda.node, made by `npm run build:cuda`)");
+#endif
+  } else {
+    CpuBackendOptions bo;
+    bo.threads = options_.threads;
+    bo.kv = options_.kv;
+    auto cpu = std::make_unique<CpuBackend>(config_, *weights_, bo);
+    cpu_ = cpu.get();
+    backend_ = std::move(cpu);
+  }
 }
 
-CpuBackend::Profile Engine::profile() const { return backend_->profile(); }
+int Engine::threads() const { return cpu_ ? cpu_->threads() : options_.threads; }
 
-void Engine::reset_profile() { backend_->reset_profile(); }
+SimdLevel Engine::simd() const { return cpu_ ? cpu_->simd() : active_simd_level(); }
+
+CpuBackend::Profile Engine::profile() const { return cpu_ ? cpu_->profile() : CpuBackend::Profile{}; }
+
+void Engine::reset_profile() {
+  if (cpu_) cpu_->reset_profile();
+}
 
 void Engine::check_tokens(const std::vector<int32_t>& tokens) const {
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -55,7 +84,7 @@ void Engine::check_skip(const std::vector<uint8_t>& skip) const {
 
 int64_t Engine::sequences_per_batch(int64_t seq_len, int max_span) const {
   BatchPlanInput in;
-  in.budget_bytes = options_.memory_budget;
+  in.budget_bytes = backend_->batch_budget(options_.memory_budget);
   in.seq_len = seq_len;
   in.bytes_per_token = backend_->bytes_per_token(seq_len);
   in.state_row_bytes = backend_->bytes_per_state_row();

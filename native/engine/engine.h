@@ -30,10 +30,19 @@
 
 namespace shortgpt {
 
+enum class Device { Cpu, Cuda };
+
 struct EngineOptions {
   int threads = 1;
   KvPrecision kv = KvPrecision::F16;
   int64_t memory_budget = int64_t(512) << 20;
+  // Cuda: the CUDA backend (cuda/cuda_backend.h), in an addon built with it;
+  // ERR_CUDA_UNAVAILABLE naming what is missing otherwise.
+  Device device = Device::Cpu;
+  int device_index = 0;
+  int64_t vram_budget = 0;  // bytes for resident weights and work buffers; 0: free memory less a margin
+  std::string cublas_path;  // a libcublas file or folder to try first; empty: the usual places
+  int max_resident_blocks = -1;  // cuda: blocks kept in device memory at most (-1: all that fit)
 };
 
 struct EngineControl {
@@ -52,11 +61,16 @@ class Engine {
   Engine(const std::string& path, std::vector<TensorInfo> tensors, ModelConfig config, const EngineOptions& options);
 
   const ModelConfig& config() const { return config_; }
-  int threads() const { return backend_->threads(); }
-  SimdLevel simd() const { return backend_->simd(); }
+  const char* backend_name() const { return backend_->name(); }
+  // CPU threads and SIMD level (the CPU backend's; a GPU backend reports the options').
+  int threads() const;
+  SimdLevel simd() const;
   int64_t memory_budget() const { return options_.memory_budget; }
+  // Per-step times of the CPU backend (zeros on a GPU backend).
   CpuBackend::Profile profile() const;
   void reset_profile();
+  // False on the CPU backend.
+  bool device_info(DeviceInfo& out) const { return backend_->device_info(out); }
 
   // Logits at `rows` (positions of `tokens`, one sequence from position 0):
   // rows.size() x n_vocab floats.
@@ -90,7 +104,8 @@ class Engine {
   std::unique_ptr<TensorTable> table_;
   ModelConfig config_;
   std::unique_ptr<ModelWeights> weights_;
-  std::unique_ptr<CpuBackend> backend_;
+  std::unique_ptr<Backend> backend_;
+  CpuBackend* cpu_ = nullptr;  // backend_ when it is the CPU backend
   std::mutex run_mutex_;
 };
 

@@ -37,6 +37,13 @@ class RopeTable {
   // Rotates one head vector of head_dim values at position pos (< reserved).
   void apply(float* x, int64_t head_dim, int64_t pos) const;
 
+  // The table itself, [pos][n_rot] (cos, sin) pairs for the positions
+  // reserved: what a GPU backend copies to the device, so both sides rotate
+  // with the same numbers.
+  const float* data() const { return cs_.data(); }
+  int64_t positions() const { return n_pos_; }
+  int n_rot() const { return rope_.n_rot; }
+
  private:
   RopeConfig rope_;
   RopeSetting setting_;

@@ -217,6 +217,43 @@ class GenerateTask final : public AsyncTask<int64_t> {
   size_t delivered_ = 0;  // JS thread only
 };
 
+// options.device ("cpu" default | "cuda"), deviceIndex (default 0),
+// vramBudget (bytes; default 0 = the device's free memory less a margin),
+// cublasPath (a libcublas file or folder), maxResidentBlocks (-1 default: all
+// that fit; the rest stream). "auto" is resolved in TypeScript.
+void read_device_options(Napi::Env env, const Napi::Object& o, EngineOptions& options) {
+  const Napi::Value device = o.Get("device");
+  if (!device.IsUndefined()) {
+    const std::string d = device.IsString() ? device.As<Napi::String>().Utf8Value() : "";
+    if (d == "cpu") options.device = Device::Cpu;
+    else if (d == "cuda") options.device = Device::Cuda;
+    else throw invalid_arg(env, "options.device must be 'cpu' or 'cuda'");
+  }
+  const Napi::Value index = o.Get("deviceIndex");
+  if (!index.IsUndefined()) {
+    const int64_t i = to_i64(env, index, "options.deviceIndex");
+    if (i < 0 || i > 1023) throw invalid_arg(env, "options.deviceIndex must be 0..1023");
+    options.device_index = static_cast<int>(i);
+  }
+  const Napi::Value vram = o.Get("vramBudget");
+  if (!vram.IsUndefined()) {
+    const int64_t b = to_i64(env, vram, "options.vramBudget");
+    if (b < 0) throw invalid_arg(env, "options.vramBudget must be a byte count >= 0 (0: free device memory)");
+    options.vram_budget = b;
+  }
+  const Napi::Value resident = o.Get("maxResidentBlocks");
+  if (!resident.IsUndefined()) {
+    const int64_t r = to_i64(env, resident, "options.maxResidentBlocks");
+    if (r < -1 || r > 100000) throw invalid_arg(env, "options.maxResidentBlocks must be -1 (all that fit) or a block count");
+    options.max_resident_blocks = static_cast<int>(r);
+  }
+  const Napi::Value cublas = o.Get("cublasPath");
+  if (!cublas.IsUndefined()) {
+    if (!cublas.IsString()) throw invalid_arg(env, "options.cublasPath must be a string");
+    options.cublas_path = cublas.As<Napi::String>().Utf8Value();
+  }
+}
+
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
   explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
@@ -238,6 +275,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       if (kvs == "f16") options.kv = KvPrecision::F16;
       else if (kvs == "f32") options.kv = KvPrecision::F32;
       else throw invalid_arg(env, "options.kv must be 'f16' or 'f32'");
+      read_device_options(env, o, options);
       engine_ = std::make_shared<Engine>(info[0].As<Napi::String>().Utf8Value(), std::move(tensors), std::move(config),
                                          options);
     });
@@ -311,14 +349,34 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     });
   }
 
+  // { backend: "cpu" | "cuda", threads, simd, memoryBudget } and, on a device,
+  // device: { index, name, totalMemory, computeCapability, driverVersion,
+  // runtimeVersion, cublasVersion, cublasPath, residentBlocks, streamedBlocks }
+  // and peakDeviceBytes.
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto engine = open_engine(env);
     Napi::Object o = Napi::Object::New(env);
-    o.Set("backend", Napi::String::New(env, "cpu"));
+    o.Set("backend", Napi::String::New(env, engine->backend_name()));
     o.Set("threads", Napi::Number::New(env, engine->threads()));
     o.Set("simd", Napi::String::New(env, simd_level_name(engine->simd())));
     o.Set("memoryBudget", Napi::Number::New(env, static_cast<double>(engine->memory_budget())));
+    DeviceInfo d;
+    if (engine->device_info(d)) {
+      Napi::Object dev = Napi::Object::New(env);
+      dev.Set("index", d.index);
+      dev.Set("name", d.name);
+      dev.Set("totalMemory", static_cast<double>(d.total_memory));
+      dev.Set("computeCapability", std::to_string(d.compute_major) + "." + std::to_string(d.compute_minor));
+      dev.Set("driverVersion", d.driver_version);
+      dev.Set("runtimeVersion", d.runtime_version);
+      dev.Set("cublasVersion", d.cublas_version);
+      dev.Set("cublasPath", d.cublas_path);
+      dev.Set("residentBlocks", d.resident_blocks);
+      dev.Set("streamedBlocks", d.streamed_blocks);
+      o.Set("device", dev);
+      o.Set("peakDeviceBytes", Napi::Number::New(env, static_cast<double>(d.peak_bytes)));
+    }
     return o;
   }
 

@@ -17,8 +17,8 @@
 //
 //   node scripts/gpu-check-prepare.mjs [--arch 90] [--no-node] [--no-build] [--no-self-test]
 //
-// --arch: CUDA architectures for the addon (default 90: H100 and H200; e.g. 80,89,90 adds A100
-// and L4/L40 machine code if the size allows). --no-build reuses build-gpu-check/cmake as it is.
+// --arch: CUDA architectures for the addon (default 80,89,90: A100, L4/L40 and H100/H200 machine
+// code, with PTX of the last; 90 alone builds faster). --no-build reuses build-gpu-check/cmake.
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,7 +29,7 @@ import { parseArgs } from "node:util";
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: args } = parseArgs({
   options: {
-    arch: { type: "string", default: "90" },
+    arch: { type: "string", default: "80,89,90" },
     "no-node": { type: "boolean" },
     "no-build": { type: "boolean" },
     "no-self-test": { type: "boolean" },

@@ -5,7 +5,9 @@
 // architecture the engine runs, in several formats, and a Llama-3.1-8B-shaped Q4_K_M), plus
 // stories260K when it is at hand.
 //
-// On each model the CUDA engine is checked against the CPU engine on the same file:
+// First each CUDA kernel against its CPU reference (scripts/gpu-check/cuda-kernels.mjs, the list
+// test/cuda-kernels.test.ts runs). Then, on each model, the CUDA engine against the CPU engine on
+// the same file:
 //   - every block's Block Influence within 1e-3 (absolute),
 //   - the same order of the lowest-BI quarter of the blocks,
 //   - perplexity within 0.2 %,
@@ -96,7 +98,7 @@ const dist = async (module) => import(pathToFileURL(join(root, "dist", module)).
 if (!existsSync(join(root, "dist", "model.js"))) fail(`${root}/dist is missing: run \`npm run build\` (or \`npm run gpu-check:prepare\` for a bundle)`);
 const { openModel } = await dist("model.js");
 const { blockInfluenceOf } = await dist("evaluate/hidden-stats.js");
-const { cudaAddon } = await dist("engine.js");
+const { addon: cpuAddon, cudaAddon } = await dist("engine.js");
 const { pipCublasFolders } = await dist("device/cublas.js");
 const { describeDevice } = await dist("device/describe.js");
 const { writeRandomModel, SMALL_RANDOM_MODELS, LLAMA3_8B_Q4_K_M } = await dist("models/random-model.js");
@@ -111,6 +113,7 @@ const result = {
   machine: machine(),
   cuda: null,
   phases: [],
+  kernels: null,
   models: [],
   bench: null,
   failures: [],
@@ -311,7 +314,32 @@ await phase("cuda: addon, devices, cuBLAS", 60, async () => {
 });
 if (result.noCuda) finish();
 
-// ---------------------------------------------------------------- 2. small models, every architecture
+// ---------------------------------------------------------------- 2. each kernel vs its CPU reference
+
+if (cpuOnly) {
+  result.phases.push({ name: "kernels: each CUDA kernel vs its CPU reference", status: "skipped", reason: "needs the CUDA addon's kernels on a GPU (test/cuda-kernels.test.ts runs them)" });
+} else {
+  await phase("kernels: each CUDA kernel vs its CPU reference", 120, async () => {
+    const { cudaKernelChecks } = await import(pathToFileURL(join(repo, "scripts", "gpu-check", "cuda-kernels.mjs")).href);
+    const cuda = cudaAddon().addon.cudaKernels;
+    if (!cuda) throw new Error("this CUDA addon has no cudaKernels");
+    const checks = [];
+    result.kernels = checks;
+    for (const check of cudaKernelChecks({ cpu: cpuAddon().kernels, cuda })) {
+      let outcome;
+      try {
+        outcome = check.run();
+      } catch (error) {
+        outcome = { ok: false, detail: `${error?.code ? `[${error.code}] ` : ""}${error?.message ?? String(error)}` };
+      }
+      checks.push({ name: check.name, ok: outcome.ok, detail: outcome.detail });
+      if (!outcome.ok) result.failures.push(`kernel ${check.name}: ${outcome.detail}`);
+    }
+    log(`kernels: ${checks.filter((c) => c.ok).length} of ${checks.length} pass`);
+  });
+}
+
+// ---------------------------------------------------------------- 3. small models, every architecture
 
 const smallCtx = 256;
 for (const spec of SMALL_RANDOM_MODELS) {
@@ -348,7 +376,7 @@ if (storiesPath && textPath) {
   result.phases.push({ name: "small: stories260K", status: "skipped", reason: "stories260K.gguf or its text is not at hand (.gpu-check/ or ../shared/data)" });
 }
 
-// ---------------------------------------------------------------- 3. the 8B-shaped model: checks and speed
+// ---------------------------------------------------------------- 4. the 8B-shaped model: checks and speed
 
 /** A stand-in for the dry run: the 8B's architecture and formats at a size a laptop runs in seconds. */
 const MINI = { ...LLAMA3_8B_Q4_K_M, name: "random Llama-3 shape, mini, Q4_K_M", embd: 1024, blocks: 8, heads: 8, headsKv: 2, ff: 3584, vocab: 32000 };
@@ -509,6 +537,11 @@ function markdown(r) {
     lines.push(`CUDA addon: ${r.cuda.addon ?? r.cuda.error}${s ? ` (runtime ${s.runtimeVersion}, driver ${s.driverVersion}${s.error ? `, ${s.error}` : ""})` : ""}; pip cuBLAS: ${r.cuda.cublasFromPip?.join(", ") || "none"}.`);
   }
   if (r.noCuda) lines.push("", `**No usable CUDA: ${r.noCuda}.** Nothing else ran.`);
+  if (r.kernels) {
+    const failed = r.kernels.filter((k) => !k.ok);
+    lines.push("", "## Kernels vs their CPU references", "", `${r.kernels.length - failed.length} of ${r.kernels.length} checks pass (scripts/gpu-check/cuda-kernels.mjs).`);
+    for (const k of failed) lines.push(`- **${k.name}**: ${k.detail}`);
+  }
   if (r.models.length > 0) {
     lines.push("", "## CUDA vs CPU on the same file", "");
     lines.push(`Checks: every block's BI within ${TOLERANCE.biAbs} (absolute), the same order of the lowest-BI quarter, perplexity within ${100 * TOLERANCE.perplexityRel} %, greedy (argmax) agreement >= ${100 * TOLERANCE.greedy} %.`, "");

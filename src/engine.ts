@@ -269,6 +269,8 @@ export interface NativeAddon {
     ranges: Float64Array,
     cancel?: NativeCancelToken,
     onProgress?: (bytesDone: number) => void,
+    /** "buffered" forces pread/pwrite instead of copy_file_range (tests cover both paths). */
+    method?: "kernel" | "buffered",
   ): Promise<void>;
 }
 

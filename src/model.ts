@@ -21,8 +21,8 @@ import { cancelTokenFor, normalizeNativeError, throwIfAborted, type NativeAddon,
 import { AbortError, ShortgptError } from "./errors.js";
 import { hiddenStatsFromNative, type HiddenStats } from "./evaluate/hidden-stats.js";
 import { perplexityOfTokens, type PerplexityOptions, type PerplexityResult } from "./evaluate/perplexity.js";
-import { architectureOf, optionalInteger } from "./gguf/metadata.js";
-import { readGguf, type GgufFile } from "./gguf/read.js";
+import { contextLengthOf, optionalInteger } from "./gguf/metadata.js";
+import { assertUnchanged, readGguf, type GgufFile } from "./gguf/read.js";
 import type { CalibrationText } from "./data/calibration.js";
 import { scoreModel, type ScoreOptions, type ScoreResult } from "./score/score.js";
 import { encodeWorkerEntry, OFF_THREAD_MIN_CHARACTERS, OffThreadEncoder } from "./tokenizer/encode-off-thread.js";
@@ -56,6 +56,13 @@ export interface RunOptions {
   onProgress?: (progress: EngineProgress) => void;
   /** Block indices to skip (run as identity): simulates removing them. */
   skip?: readonly number[];
+  /**
+   * Run sequences longer than the model's training context
+   * (`{arch}.context_length`). Off by default: positions the model never saw
+   * give meaningless numbers, and attention's cost grows with the square of
+   * the length (ERR_CONTEXT_LENGTH).
+   */
+  allowLongContext?: boolean;
 }
 
 export interface LogitsOptions extends RunOptions {
@@ -239,6 +246,7 @@ export class Model {
   async logits(ids: ArrayLike<number>, options: LogitsOptions = {}): Promise<Float32Array> {
     checkCallOptions("model.logits", options);
     const tokens = this.tokenArray(ids);
+    this.checkContext(tokens.length, options, "a sequence");
     const positions = options.positions ?? Array.from({ length: tokens.length }, (_, i) => i);
     const rows = new Int32Array(positions.length);
     positions.forEach((p, i) => {
@@ -261,6 +269,7 @@ export class Model {
     options: PerplexityOptions = {},
   ): Promise<PerplexityResult> {
     checkCallOptions("model.perplexity", options);
+    this.checkContext(options.ctx ?? 512, options, "a perplexity chunk (ctx)");
     const skip = this.skipMask(options.skip);
     const release = this.retain();
     try {
@@ -314,6 +323,7 @@ export class Model {
     if (lengths.length === 0 || lengths.some((l) => l < 1)) {
       throw new ShortgptError("ERR_INVALID_ARG", "hiddenStats needs at least one window, each with at least one token");
     }
+    this.checkContext(Math.max(...lengths), options, "a window");
     const spans = options.spans ?? [1];
     for (const n of spans) {
       if (!Number.isInteger(n) || n < 1 || n > this.blockCount) {
@@ -332,7 +342,7 @@ export class Model {
    * (2^31 when the file does not say).
    */
   get contextLength(): number {
-    return optionalInteger(this.file, `${architectureOf(this.file)}.context_length`) ?? 2 ** 31;
+    return contextLengthOf(this.file) ?? 2 ** 31;
   }
 
   /**
@@ -511,6 +521,25 @@ export class Model {
     return mask;
   }
 
+  /** ERR_CONTEXT_LENGTH for a sequence longer than the training context, unless allowed. */
+  private checkContext(length: number, options: Pick<RunOptions, "allowLongContext">, what: string): void {
+    const limit = this.contextLength;
+    if (options.allowLongContext || length <= limit) return;
+    throw new ShortgptError(
+      "ERR_CONTEXT_LENGTH",
+      `${what} of ${length} tokens is longer than the ${limit}-token context ${this.path} was trained on ` +
+        `(${this.architecture}.context_length): use at most ${limit} tokens, or allowLongContext (CLI: --force-context) to run it anyway`,
+    );
+  }
+
+  /** Native errors about the model's contents (ERR_NON_FINITE) name the file. */
+  private withPath(error: unknown): unknown {
+    if (error instanceof Error && (error as { code?: unknown }).code === "ERR_NON_FINITE" && !error.message.startsWith(this.path)) {
+      error.message = `${this.path}: ${error.message}`;
+    }
+    return error;
+  }
+
   /** Queues a native call: abort and progress wiring, one call at a time per model. */
   private run<T>(
     options: RunOptions,
@@ -529,7 +558,7 @@ export class Model {
           if (!signal?.aborted) onProgress({ done, total });
         } : undefined);
       } catch (error) {
-        throw normalizeNativeError(error, signal);
+        throw this.withPath(normalizeNativeError(error, signal));
       } finally {
         dispose();
       }
@@ -569,5 +598,12 @@ export async function openModel(path: string, options: OpenModelOptions = {}): P
   const config = modelConfig(file);
   const tensors = file.tensors.map((t) => ({ name: t.name, type: t.type, dims: t.dims, offset: t.offset, size: t.size }));
   const { engine, addon, selection } = openEngine([path, tensors, config], { threads, kv, memoryBudget }, options);
+  try {
+    // The file mapped must be the one whose header was read (not replaced or rewritten in between).
+    assertUnchanged(file);
+  } catch (error) {
+    engine.close();
+    throw error;
+  }
   return new Model(path, file, config, engine, addon, selection);
 }

@@ -31,7 +31,7 @@ describe("readCalibrationText", () => {
     expect(() => readCalibrationText([b])).toThrow(expect.objectContaining({ code: "ERR_CALIBRATION_FIELD" }));
     writeFileSync(b, `{"text":"ok"}\nnot json\n`);
     expect(() => readCalibrationText([b], { field: "text" })).toThrow(expect.objectContaining({ code: "ERR_CALIBRATION_JSON", message: expect.stringContaining("bad.jsonl:2") }));
-    expect(() => readCalibrationText([join(dir, "missing.txt")])).toThrow(expect.objectContaining({ code: "ERR_FILE_OPEN" }));
+    expect(() => readCalibrationText([join(dir, "missing.txt")])).toThrow(expect.objectContaining({ code: "ERR_FILE_NOT_FOUND" }));
   });
 });
 

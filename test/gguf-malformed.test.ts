@@ -210,8 +210,8 @@ describe("the native validator (trusts nothing it did not check)", () => {
   it("refuses negative dimensions", () => expectNative((t) => (t[1]!.dims = [-8]), "ERR_GGUF_TENSOR_DIMS"));
   it("refuses duplicate names", () => expectNative((t) => (t[2]!.name = t[1]!.name), "ERR_GGUF_DUPLICATE_TENSOR"));
   it("refuses a 64-byte name", () => expectNative((t) => (t[1]!.name = "n".repeat(64)), "ERR_GGUF_TENSOR_NAME"));
-  it("refuses a missing file", () => expectNative(() => {}, "ERR_FILE_OPEN", join(dir, "does-not-exist.gguf")));
-  it("refuses a directory", () => expectNative(() => {}, "ERR_FILE_OPEN", dir));
+  it("refuses a missing file", () => expectNative(() => {}, "ERR_FILE_NOT_FOUND", join(dir, "does-not-exist.gguf")));
+  it("refuses a directory", () => expectNative(() => {}, "ERR_FILE_NOT_REGULAR", dir));
   it("refuses non-integer and wrongly typed arguments", () => {
     expectNative((t) => ((t[1] as { offset: unknown }).offset = 1.5), "ERR_INVALID_ARG");
     expectNative((t) => ((t[1] as { name: unknown }).name = 7), "ERR_INVALID_ARG");

@@ -256,11 +256,11 @@ describe("safety", () => {
     expect(err.code).toBe("ERR_FILE_OPEN");
     expect(err.message).toContain(`cannot write ${missing}: its folder ${join(dir, "no-such-folder")} does not exist`);
     expect(err.message).not.toContain(".tmp");
-    // An existing folder where the file should go: the temp file is written, then removed.
+    // An existing folder where the file should go: refused before anything is written.
     const folder = join(dir, "a-folder.gguf");
     mkdirSync(folder);
     const isDir = (await pruneLayers(input, folder, [1]).catch((e: unknown) => e)) as { code: string; message: string };
-    expect(isDir.code).toBe("ERR_FILE_WRITE");
+    expect(isDir.code).toBe("ERR_FILE_NOT_REGULAR");
     expect(isDir.message).toContain(`cannot write ${folder}: it is a folder`);
     expect(readdirSync(dir).filter((f) => f.includes(".shortgpt-"))).toEqual([]);
   });

@@ -95,6 +95,19 @@ class Backend {
   // softcap; out is [n_rows x n_vocab].
   virtual void logits(const HiddenState& x, const int64_t* rows, int64_t n_rows, float* out) = 0;
 
+  // False when rows [0, rows) of x hold a NaN or an infinity. The driver
+  // checks after the embeddings and after every block (forward.h), so a
+  // model with non-finite weights fails naming the block (ERR_NON_FINITE)
+  // instead of yielding scores computed from NaN. It must be cheap next to a
+  // block (one pass over the state). A backend that cannot check may keep
+  // this default: the engine still refuses non-finite logits, without naming
+  // the block.
+  virtual bool all_finite(const HiddenState& x, int64_t rows) {
+    (void)x;
+    (void)rows;
+    return true;
+  }
+
   // A cache for one sequence of at most max_cells positions, holding the
   // blocks not set in `skip` (n_layer entries). max_cells is also the
   // context size the sequence runs under (llama.cpp's n_ctx, which picks

@@ -9,6 +9,7 @@
 #include "cpu/dequantize.h"
 #include "cpu/ops.h"
 #include "cpu/weight_types.h"
+#include "engine/finite.h"
 #include "engine/kv_cache.h"
 
 namespace shortgpt {
@@ -359,6 +360,10 @@ void CpuBackend::compare_rows(const HiddenState& sa, const HiddenState& sb, int6
     out.cos[static_cast<size_t>(r)] = c;
     out.rel_change[static_cast<size_t>(r)] = rel;
   });
+}
+
+bool CpuBackend::all_finite(const HiddenState& state, int64_t rows) {
+  return finite_values(cpu_state(state).x.data(), static_cast<size_t>(rows * config_.n_embd));
 }
 
 void CpuBackend::logits(const HiddenState& state, const int64_t* rows, int64_t n_rows, float* out) {

@@ -50,6 +50,7 @@ class CpuBackend final : public Backend {
   std::unique_ptr<KvCache> new_kv_cache(const std::vector<uint8_t>& skip, int64_t max_cells) override;
   void run_block_cached(int layer, int64_t pos0, int64_t n, KvCache& cache, HiddenState& x) override;
   void compare_rows(const HiddenState& a, const HiddenState& b, int64_t rows, RowComparison& out) override;
+  bool all_finite(const HiddenState& x, int64_t rows) override;
   void logits(const HiddenState& x, const int64_t* rows, int64_t n_rows, float* out) override;
   int64_t bytes_per_token(int64_t max_len) const override;
   int64_t bytes_per_state_row() const override;

@@ -40,6 +40,7 @@ GenerateResult generate_greedy(Backend& backend, const ModelConfig& config, cons
 
   RunControl run;  // the same cancellation check (and AbortError) as a batch run
   run.cancel = control.cancel;
+  run.weights = control.weights;
 
   GenerateResult result;
   std::vector<float> logits(static_cast<size_t>(V));
@@ -51,17 +52,22 @@ GenerateResult generate_greedy(Backend& backend, const ModelConfig& config, cons
   auto forward = [&](int64_t pos0, int64_t n) {
     for (int layer = 0; layer < L; ++layer) {
       run.check();
-      if (!request.skip[static_cast<size_t>(layer)]) backend.run_block_cached(layer, pos0, n, *cache, *x);
+      if (!request.skip[static_cast<size_t>(layer)]) {
+        backend.run_block_cached(layer, pos0, n, *cache, *x);
+        require_finite_state(backend, *x, n, layer);
+      }
     }
     run.check();
     const int64_t last = n - 1;
     backend.logits(*x, &last, 1, logits.data());
+    require_finite_logits(logits.data(), logits.size(), "the logits");
     if (request.keep_logits) result.logits.insert(result.logits.end(), logits.begin(), logits.end());
     return argmax(logits.data(), V);
   };
 
   auto start = Clock::now();
   backend.embed(request.prompt.data(), P, *x);
+  require_finite_state(backend, *x, P, -1);
   int32_t token = forward(0, P);
   result.prefill_seconds = seconds_since(start);
 

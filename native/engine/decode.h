@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/mapped_file.h"
 #include "engine/model_config.h"
 
 namespace shortgpt {
@@ -44,6 +45,7 @@ struct GenerateResult {
 
 struct GenerateControl {
   const std::atomic<bool>* cancel = nullptr;  // checked between blocks: NativeError ABORT_ERR
+  const MappedFile* weights = nullptr;        // checked between blocks: ERR_FILE_CHANGED (forward.h)
   // After each token joins the output (count = tokens so far).
   std::function<void(int32_t token, int64_t count)> on_token;
 };

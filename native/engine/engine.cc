@@ -31,6 +31,7 @@ Engine::Engine(const std::string& path, std::vector<TensorInfo> tensors, ModelCo
   file_ = std::make_unique<MappedFile>(path);
   table_ = std::make_unique<TensorTable>(std::move(tensors), file_->size(), file_->path());
   weights_ = std::make_unique<ModelWeights>(config_, *table_, *file_);
+  file_->check_intact();  // binding the weights read some of them
   if (options_.device == Device::Cuda) {
 #ifdef SHORTGPT_WITH_CUDA
     CudaBackendOptions co;
@@ -96,6 +97,7 @@ int64_t Engine::sequences_per_batch(int64_t seq_len, int max_span) const {
 std::vector<float> Engine::logits(const std::vector<int32_t>& tokens, const std::vector<int64_t>& rows,
                                   const std::vector<uint8_t>& skip, const EngineControl& control) {
   std::lock_guard<std::mutex> lock(run_mutex_);
+  file_->check_intact();
   check_skip(skip);
   check_tokens(tokens);
   const int64_t n = static_cast<int64_t>(tokens.size());
@@ -112,6 +114,7 @@ std::vector<float> Engine::logits(const std::vector<int32_t>& tokens, const std:
   batch.add(n);
   RunControl rc;
   rc.cancel = control.cancel;
+  rc.weights = file_.get();
   const int L = config_.n_layer;
   if (control.progress) rc.on_block = [&](int done) { control.progress(double(done) / double(L + 1)); };
   auto x = backend_->new_state(n);
@@ -123,6 +126,8 @@ std::vector<float> Engine::logits(const std::vector<int32_t>& tokens, const std:
     const int64_t nr = std::min<int64_t>(tile, static_cast<int64_t>(rows.size() - r0));
     backend_->logits(*x, rows.data() + r0, nr, out.data() + r0 * static_cast<size_t>(V));
   }
+  file_->check_not_tripped();
+  require_finite_logits(out.data(), out.size(), "the logits");
   if (control.progress) control.progress(1.0);
   return out;
 }
@@ -130,6 +135,7 @@ std::vector<float> Engine::logits(const std::vector<int32_t>& tokens, const std:
 std::vector<ChunkNll> Engine::perplexity(const std::vector<int32_t>& tokens, int64_t ctx, int64_t first,
                                          const std::vector<uint8_t>& skip, const EngineControl& control) {
   std::lock_guard<std::mutex> lock(run_mutex_);
+  file_->check_intact();
   check_skip(skip);
   if (ctx < 2) throw NativeError("ERR_INVALID_ARG", "ctx must be at least 2");
   if (first < 0 || first > ctx - 2) throw NativeError("ERR_INVALID_ARG", "first scored position must be in 0..ctx-2");
@@ -155,6 +161,7 @@ std::vector<ChunkNll> Engine::perplexity(const std::vector<int32_t>& tokens, int
     if (!x) x = backend_->new_state(batch.tokens());
     RunControl rc;
     rc.cancel = control.cancel;
+    rc.weights = file_.get();
     if (control.progress) {
       rc.on_block = [&](int done) { control.progress(double(c0) + double(nb) * double(done) / double(L + 1)); };
     }
@@ -174,6 +181,7 @@ std::vector<ChunkNll> Engine::perplexity(const std::vector<int32_t>& tokens, int
         const int32_t next = tokens[static_cast<size_t>(c0 * ctx + row + 1)];
         nll[r0 + static_cast<size_t>(k)] = token_nll(logits.data() + k * V, V, next);
       }
+      require_finite_logits(logits.data(), static_cast<size_t>(nr * V), "the logits");
     }
     const int64_t per_chunk = ctx - 1 - first;
     for (int64_t i = 0; i < nb; ++i) {
@@ -181,6 +189,7 @@ std::vector<ChunkNll> Engine::perplexity(const std::vector<int32_t>& tokens, int
       for (int64_t k = 0; k < per_chunk; ++k) cn.nll += nll[static_cast<size_t>(i * per_chunk + k)];
       cn.count = per_chunk;
     }
+    file_->check_not_tripped();
     if (control.progress) control.progress(double(c0 + nb));
   }
   return result;
@@ -188,6 +197,7 @@ std::vector<ChunkNll> Engine::perplexity(const std::vector<int32_t>& tokens, int
 
 GenerateResult Engine::generate(const GenerateRequest& request, int64_t context_limit, const GenerateControl& control) {
   std::lock_guard<std::mutex> lock(run_mutex_);
+  file_->check_intact();
   check_skip(request.skip);
   if (request.prompt.empty()) throw NativeError("ERR_INVALID_ARG", "the prompt needs at least one token");
   check_tokens(request.prompt);
@@ -204,13 +214,18 @@ GenerateResult Engine::generate(const GenerateRequest& request, int64_t context_
   if (request.keep_logits && request.max_tokens * int64_t(config_.n_vocab) * 4 > kMaxLogitBytes) {
     throw NativeError("ERR_INVALID_ARG", "keeping the logits of " + std::to_string(request.max_tokens) + " tokens needs over 2 GiB; ask for fewer tokens");
   }
-  return generate_greedy(*backend_, config_, request, control);
+  GenerateControl checked = control;
+  checked.weights = file_.get();
+  GenerateResult result = generate_greedy(*backend_, config_, request, checked);
+  file_->check_not_tripped();
+  return result;
 }
 
 HiddenStatsSums Engine::hidden_stats(const std::vector<int32_t>& tokens, const std::vector<int64_t>& lengths,
                                      const std::vector<int>& spans, const std::vector<uint8_t>& skip,
                                      const EngineControl& control) {
   std::lock_guard<std::mutex> lock(run_mutex_);
+  file_->check_intact();
   check_skip(skip);
   check_tokens(tokens);
   int64_t total = 0, longest = 0;
@@ -242,10 +257,12 @@ HiddenStatsSums Engine::hidden_stats(const std::vector<int32_t>& tokens, const s
     if (!x) x = backend_->new_state(batch.tokens());
     RunControl rc;
     rc.cancel = control.cancel;
+    rc.weights = file_.get();
     if (control.progress) {
       rc.on_block = [&](int done) { control.progress(double(w0) + double(nb) * double(done) / double(L)); };
     }
     pass.run(batch, tokens.data() + offset, skip, &sums, rc, *x);
+    file_->check_not_tripped();
     offset += batch.tokens();
     w0 += nb;
     if (control.progress) control.progress(double(w0));

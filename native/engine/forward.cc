@@ -1,6 +1,9 @@
 #include "engine/forward.h"
 
+#include <string>
+
 #include "common/error.h"
+#include "engine/finite.h"
 
 namespace shortgpt {
 
@@ -8,6 +11,23 @@ void RunControl::check() const {
   if (cancel && cancel->load(std::memory_order_relaxed)) {
     throw NativeError("ABORT_ERR", "The operation was aborted");
   }
+  if (weights) weights->check_not_tripped();
+}
+
+void require_finite_state(Backend& backend, const HiddenState& x, int64_t rows, int block) {
+  if (backend.all_finite(x, rows)) return;
+  if (block < 0) {
+    throw NativeError("ERR_NON_FINITE", "the token embeddings hold NaN or infinite values: the model's token_embd weights are broken");
+  }
+  throw NativeError("ERR_NON_FINITE", "the hidden state after block " + std::to_string(block) +
+                                          " holds NaN or infinite values: that block's weights hold NaN/Inf or its "
+                                          "activations overflow (a broken conversion or quantization?)");
+}
+
+void require_finite_logits(const float* v, size_t n, const char* what) {
+  if (finite_values(v, n)) return;
+  throw NativeError("ERR_NON_FINITE", std::string(what) + " hold NaN or infinite values: the output weights (output, "
+                                                          "output_norm) hold NaN/Inf or the activations overflow");
 }
 
 void ForwardPass::run(const BatchLayout& batch, const int32_t* tokens, const std::vector<uint8_t>& skip,
@@ -15,6 +35,7 @@ void ForwardPass::run(const BatchLayout& batch, const int32_t* tokens, const std
   const int64_t rows = batch.tokens();
   control.check();
   backend_.embed(tokens, rows, x);
+  require_finite_state(backend_, x, rows, -1);
 
   // Hooks keep x_{j-n} for every requested span n: a ring of the last
   // max_span + 1 boundary states (x_j goes to slot j % R).
@@ -26,7 +47,10 @@ void ForwardPass::run(const BatchLayout& batch, const int32_t* tokens, const std
   }
   for (int i = 0; i < n_layer_; ++i) {
     control.check();
-    if (!skip[static_cast<size_t>(i)]) backend_.run_block(i, batch, x);
+    if (!skip[static_cast<size_t>(i)]) {
+      backend_.run_block(i, batch, x);
+      require_finite_state(backend_, x, rows, i);
+    }
     if (hooks) {
       const int j = i + 1;  // boundary after block i: x is x_j
       const HiddenState& prev = *ring_[static_cast<size_t>((j - 1) % R)];

@@ -2,7 +2,8 @@
 // sequence, run block 0 over all of them, then block 1, ..., with blocks in the
 // skip mask left out (identity: the residual stream passes unchanged, which is
 // exactly what removing the block does) and every remaining block keeping its
-// own index-dependent settings. Between blocks: the hooks and a cancellation
+// own index-dependent settings. Between blocks: a check that the state is
+// finite (ERR_NON_FINITE names the block), the hooks and a cancellation
 // check.
 #pragma once
 
@@ -14,17 +15,30 @@
 
 #include "engine/backend.h"
 #include "engine/hidden_stats.h"
+#include "engine/mapped_file.h"
 
 namespace shortgpt {
 
 struct RunControl {
   const std::atomic<bool>* cancel = nullptr;
+  // The mapped weights: a read that went past the end of a file that shrank
+  // meanwhile (caught by the SIGBUS guard, zeros read) stops the run.
+  const MappedFile* weights = nullptr;
   // Called after each block with the blocks finished so far in this batch.
   std::function<void(int blocks_done)> on_block;
 
-  // Throws NativeError ABORT_ERR when cancelled.
+  // Throws NativeError ABORT_ERR when cancelled, ERR_FILE_CHANGED when the
+  // weights' file shrank under a read.
   void check() const;
 };
+
+// Throws ERR_NON_FINITE when rows [0, rows) of x hold a NaN or an infinity:
+// after block `block`, or in the embeddings when block is -1.
+void require_finite_state(Backend& backend, const HiddenState& x, int64_t rows, int block);
+
+// Throws ERR_NON_FINITE when v[0..n) (logits, or a quantity computed from
+// them) holds a NaN or an infinity; `what` says which.
+void require_finite_logits(const float* v, size_t n, const char* what);
 
 class ForwardPass {
  public:

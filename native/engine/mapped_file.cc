@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "engine/sigbus_guard.h"
 
 #ifdef _WIN32
 #define WIN32_LEAN_AND_MEAN
@@ -59,13 +60,27 @@ MappedFile::~MappedFile() {
 
 void MappedFile::advise_sequential(uint64_t, uint64_t) const {}
 
+// Windows refuses to truncate a file while a view of it is mapped; the size
+// check is kept for other ways a file can change (a network share).
+void MappedFile::check_intact() const {
+  LARGE_INTEGER size;
+  if (file_handle_ && GetFileSizeEx(static_cast<HANDLE>(file_handle_), &size) &&
+      static_cast<uint64_t>(size.QuadPart) < size_) {
+    throw NativeError("ERR_FILE_CHANGED", path_ + " changed while open: it is now " + std::to_string(size.QuadPart) +
+                                              " bytes, it was " + std::to_string(size_) + "; open it again");
+  }
+}
+
 #else
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: open() of a FIFO would otherwise wait for a writer forever
+  // (refused just below); it changes nothing for regular files.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
-    throw NativeError("ERR_FILE_OPEN",
-                      "cannot open " + path + " for reading: " + std::strerror(errno));
+    const int err = errno;
+    throw NativeError(err == ENOENT ? "ERR_FILE_NOT_FOUND" : err == EISDIR ? "ERR_FILE_NOT_REGULAR" : "ERR_FILE_OPEN",
+                      "cannot open " + path + " for reading: " + std::strerror(err));
   }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -75,7 +90,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw NativeError("ERR_FILE_OPEN", path + " is not a regular file");
+    throw NativeError("ERR_FILE_NOT_REGULAR", path + " is not a regular file (a folder, FIFO or device)");
   }
   size_ = static_cast<uint64_t>(st.st_size);
   if (size_ > 0) {
@@ -86,13 +101,26 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
       throw NativeError("ERR_FILE_MAP", "cannot map " + path + ": " + std::strerror(err));
     }
     data_ = static_cast<const uint8_t*>(addr);
+    guard_ = std::make_unique<SigbusGuard>(data_, size_);
   }
-  // The mapping keeps its own reference to the file.
-  ::close(fd);
+  fd_ = fd;
 }
 
 MappedFile::~MappedFile() {
+  // Unwatch first: once unmapped, the addresses may be reused by anything.
+  guard_.reset();
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MappedFile::check_intact() const {
+  check_not_tripped();
+  struct stat st;
+  if (fd_ >= 0 && ::fstat(fd_, &st) == 0 && static_cast<uint64_t>(st.st_size) < size_) {
+    throw NativeError("ERR_FILE_CHANGED", path_ + " changed while open: it is now " + std::to_string(st.st_size) +
+                                              " bytes, it was " + std::to_string(size_) +
+                                              " when opened (truncated or rewritten?); open it again");
+  }
 }
 
 void MappedFile::advise_sequential(uint64_t offset, uint64_t length) const {
@@ -104,5 +132,14 @@ void MappedFile::advise_sequential(uint64_t offset, uint64_t length) const {
 }
 
 #endif
+
+bool MappedFile::tripped() const { return guard_ && guard_->tripped(); }
+
+void MappedFile::check_not_tripped() const {
+  if (tripped()) {
+    throw NativeError("ERR_FILE_CHANGED", path_ + " changed while in use: a read went past its end (it was truncated or "
+                                              "rewritten meanwhile); the result is discarded; open it again");
+  }
+}
 
 }  // namespace shortgpt

@@ -12,6 +12,7 @@
 #include <windows.h>
 #else
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 #endif
@@ -54,6 +55,19 @@ std::vector<CopyRange> coalesce(const std::vector<CopyRange>& ranges) {
   return out;
 }
 
+// Bytes of the source the ranges reach: the file must stay at least this long.
+uint64_t bytes_needed(const std::vector<CopyRange>& ranges) {
+  uint64_t end = 0;
+  for (const CopyRange& r : ranges) end = std::max(end, r.src_offset + r.length);
+  return end;
+}
+
+[[noreturn]] void throw_changed(const std::string& path, uint64_t size, uint64_t needed) {
+  throw NativeError("ERR_FILE_CHANGED", path + " changed while it was being copied: it is now " + std::to_string(size) +
+                                            " bytes, but its tensors reach byte " + std::to_string(needed) +
+                                            " (was it truncated or rewritten meanwhile?); nothing was written");
+}
+
 #ifdef _WIN32
 
 struct Handle {
@@ -81,10 +95,21 @@ void copy_ranges(const std::string& src_path, const std::string& dst_path,
                  const std::vector<CopyRange>& requested,
                  const std::function<void(uint64_t)>& on_progress,
                  const std::atomic<bool>& cancelled) {
+  (void)method;  // Windows has no in-kernel copy of ranges: always buffered
   const std::vector<CopyRange> ranges = coalesce(requested);
+  const uint64_t needed = bytes_needed(ranges);
   Handle src, dst;
   src.h = open_win(src_path, false);
   dst.h = open_win(dst_path, true);
+  if (GetFileType(src.h) != FILE_TYPE_DISK) {
+    throw NativeError("ERR_FILE_NOT_REGULAR", src_path + " is not a regular file");
+  }
+  auto source_size = [&]() -> uint64_t {
+    LARGE_INTEGER size;
+    if (!GetFileSizeEx(src.h, &size)) throw NativeError("ERR_FILE_READ", "cannot read the size of " + src_path);
+    return static_cast<uint64_t>(size.QuadPart);
+  };
+  if (const uint64_t size = source_size(); size < needed) throw_changed(src_path, size, needed);
   std::unique_ptr<char[]> buffer(new char[kBufferBytes]);
   uint64_t done = 0;
   for (const CopyRange& r : ranges) {
@@ -97,9 +122,11 @@ void copy_ranges(const std::string& src_path, const std::string& dst_path,
       ov.Offset = static_cast<DWORD>(at);
       ov.OffsetHigh = static_cast<DWORD>(at >> 32);
       DWORD got = 0;
-      if (!ReadFile(src.h, buffer.get(), want, &got, &ov) || got != want) {
-        throw NativeError("ERR_FILE_READ", "short read from " + src_path);
+      if (!ReadFile(src.h, buffer.get(), want, &got, &ov)) {
+        if (GetLastError() == ERROR_HANDLE_EOF) throw_changed(src_path, source_size(), needed);
+        throw NativeError("ERR_FILE_READ", "cannot read " + src_path + " at byte " + std::to_string(at));
       }
+      if (got != want) throw_changed(src_path, source_size(), needed);
       OVERLAPPED ow = {};
       uint64_t to = r.dst_offset + copied;
       ow.Offset = static_cast<DWORD>(to);
@@ -113,6 +140,7 @@ void copy_ranges(const std::string& src_path, const std::string& dst_path,
       on_progress(done);
     }
   }
+  if (const uint64_t size = source_size(); size < needed) throw_changed(src_path, size, needed);
 }
 
 #else
@@ -132,17 +160,32 @@ int open_posix(const std::string& path, int flags) {
   return fd;
 }
 
-// Copies [src, src+len) to dst with pread/pwrite through a buffer.
+// The source's current size; it must be a regular file (a FIFO or device has
+// no ranges to copy, and opening one without O_NONBLOCK would hang).
+uint64_t source_size(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) throw NativeError("ERR_FILE_READ", "cannot stat " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw NativeError("ERR_FILE_NOT_REGULAR", path + " is not a regular file");
+  return static_cast<uint64_t>(st.st_size);
+}
+
+void require_covers(int fd, const std::string& path, uint64_t needed) {
+  const uint64_t size = source_size(fd, path);
+  if (size < needed) throw_changed(path, size, needed);
+}
+
+// Copies [src, src+len) to dst with pread/pwrite through a buffer. The end
+// of the file before `len` bytes were read means the source shrank.
 void copy_buffered(int in, int out, uint64_t src, uint64_t dst, uint64_t len, char* buffer,
-                   const std::string& src_path, const std::string& dst_path) {
+                   const std::string& src_path, const std::string& dst_path, uint64_t needed) {
   while (len > 0) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(len, kBufferBytes));
     ssize_t got = ::pread(in, buffer, want, static_cast<off_t>(src));
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      throw NativeError("ERR_FILE_READ", "cannot read " + src_path + " at byte " +
-                                             std::to_string(src) + ": " +
-                                             (got == 0 ? "unexpected end of file" : std::strerror(errno)));
+    if (got == 0) throw_changed(src_path, source_size(in, src_path), needed);
+    if (got < 0) {
+      throw NativeError("ERR_FILE_READ", "cannot read " + src_path + " at byte " + std::to_string(src) + ": " +
+                                             std::strerror(errno));
     }
     size_t put = 0;
     while (put < static_cast<size_t>(got)) {
@@ -162,7 +205,7 @@ void copy_buffered(int in, int out, uint64_t src, uint64_t dst, uint64_t len, ch
 // Copies one chunk; returns false when the kernel path is unavailable here
 // (then the caller switches to the buffered path for good).
 bool copy_kernel(int in, int out, uint64_t src, uint64_t dst, uint64_t len,
-                 const std::string& src_path, const std::string& dst_path) {
+                 const std::string& src_path, const std::string& dst_path, uint64_t needed) {
 #ifdef __linux__
   loff_t off_in = static_cast<loff_t>(src), off_out = static_cast<loff_t>(dst);
   while (len > 0) {
@@ -180,27 +223,29 @@ bool copy_kernel(int in, int out, uint64_t src, uint64_t dst, uint64_t len,
       throw NativeError("ERR_FILE_WRITE", "cannot copy " + src_path + " into " + dst_path + ": " +
                                               std::strerror(errno));
     }
-    if (n == 0) {
-      throw NativeError("ERR_FILE_READ", "unexpected end of " + src_path + " at byte " +
-                                             std::to_string(off_in));
-    }
+    if (n == 0) throw_changed(src_path, source_size(in, src_path), needed);  // end of file before the range ends
     len -= static_cast<uint64_t>(n);
   }
   return true;
 #else
-  (void)in; (void)out; (void)src; (void)dst; (void)len; (void)src_path; (void)dst_path;
+  (void)in; (void)out; (void)src; (void)dst; (void)len; (void)src_path; (void)dst_path; (void)needed;
   return false;
 #endif
 }
 
 // Next data segment at or after `pos` within [pos, end): returns {start, stop}
 // or start == end when the rest is a hole. Without SEEK_DATA support the whole
-// rest counts as data.
-std::pair<uint64_t, uint64_t> next_data(int fd, uint64_t pos, uint64_t end) {
+// rest counts as data. SEEK_DATA also answers ENXIO at or past the end of the
+// file, so "only a hole remains" is believed only while the file still covers
+// `needed`: a source that shrank is ERR_FILE_CHANGED, not a hole of zeros.
+std::pair<uint64_t, uint64_t> next_data(int fd, uint64_t pos, uint64_t end, const std::string& path, uint64_t needed) {
 #if defined(SEEK_DATA) && defined(SEEK_HOLE)
   off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
   if (data < 0) {
-    if (errno == ENXIO) return {end, end};  // only a hole remains
+    if (errno == ENXIO) {
+      require_covers(fd, path, needed);
+      return {end, end};  // only a hole remains
+    }
     return {pos, end};
   }
   uint64_t start = std::min<uint64_t>(static_cast<uint64_t>(data), end);
@@ -208,7 +253,7 @@ std::pair<uint64_t, uint64_t> next_data(int fd, uint64_t pos, uint64_t end) {
   uint64_t stop = hole < 0 ? end : std::min<uint64_t>(static_cast<uint64_t>(hole), end);
   return {start, stop};
 #else
-  (void)fd;
+  (void)fd; (void)path; (void)needed;
   return {pos, end};
 #endif
 }
@@ -218,34 +263,38 @@ std::pair<uint64_t, uint64_t> next_data(int fd, uint64_t pos, uint64_t end) {
 void copy_ranges(const std::string& src_path, const std::string& dst_path,
                  const std::vector<CopyRange>& requested,
                  const std::function<void(uint64_t)>& on_progress,
-                 const std::atomic<bool>& cancelled) {
+                 const std::atomic<bool>& cancelled, CopyMethod method) {
   const std::vector<CopyRange> ranges = coalesce(requested);
+  const uint64_t needed = bytes_needed(ranges);
   Fd in, out;
-  in.fd = open_posix(src_path, O_RDONLY);
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever.
+  // It changes nothing for the regular files that pass the check below.
+  in.fd = open_posix(src_path, O_RDONLY | O_NONBLOCK);
+  require_covers(in.fd, src_path, needed);
   out.fd = open_posix(dst_path, O_WRONLY);
 #ifdef POSIX_FADV_SEQUENTIAL
   ::posix_fadvise(in.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
-  bool use_kernel = true;
+  bool use_kernel = method == CopyMethod::Kernel;
   std::unique_ptr<char[]> buffer;
   uint64_t done = 0;
   for (const CopyRange& r : ranges) {
     const uint64_t end = r.src_offset + r.length;
     uint64_t pos = r.src_offset;
     while (pos < end) {
-      auto [start, stop] = next_data(in.fd, pos, end);
+      auto [start, stop] = next_data(in.fd, pos, end, src_path, needed);
       done += start - pos;  // a hole: the destination already reads as zeros
       pos = start;
       while (pos < stop) {
         check_cancel(cancelled);
         const uint64_t len = std::min<uint64_t>(kChunkBytes, stop - pos);
         const uint64_t dst = r.dst_offset + (pos - r.src_offset);
-        if (use_kernel && !copy_kernel(in.fd, out.fd, pos, dst, len, src_path, dst_path)) {
+        if (use_kernel && !copy_kernel(in.fd, out.fd, pos, dst, len, src_path, dst_path, needed)) {
           use_kernel = false;
         }
         if (!use_kernel) {
           if (!buffer) buffer.reset(new char[kBufferBytes]);
-          copy_buffered(in.fd, out.fd, pos, dst, len, buffer.get(), src_path, dst_path);
+          copy_buffered(in.fd, out.fd, pos, dst, len, buffer.get(), src_path, dst_path, needed);
         }
         pos += len;
         done += len;
@@ -253,6 +302,8 @@ void copy_ranges(const std::string& src_path, const std::string& dst_path,
       }
     }
   }
+  // A shrink during the last skipped hole shows only now.
+  require_covers(in.fd, src_path, needed);
 }
 
 #endif

@@ -14,13 +14,13 @@ namespace {
 class CopyRangesTask : public AsyncTask<uint64_t> {
  public:
   CopyRangesTask(Napi::Env env, std::string src, std::string dst, std::vector<CopyRange> ranges,
-                 CancelFlag cancel, const Napi::Value& on_progress)
+                 CancelFlag cancel, const Napi::Value& on_progress, CopyMethod method)
       : AsyncTask<uint64_t>(env, "shortgpt.copyRanges", std::move(cancel), on_progress),
-        src_(std::move(src)), dst_(std::move(dst)), ranges_(std::move(ranges)) {}
+        src_(std::move(src)), dst_(std::move(dst)), ranges_(std::move(ranges)), method_(method) {}
 
  protected:
   void Run(const Progress& progress) override {
-    copy_ranges(src_, dst_, ranges_, [&](uint64_t done) { progress.Send(&done, 1); }, *cancelled());
+    copy_ranges(src_, dst_, ranges_, [&](uint64_t done) { progress.Send(&done, 1); }, *cancelled(), method_);
   }
 
   Napi::Value ProgressValue(Napi::Env env, const uint64_t& done) override {
@@ -30,6 +30,7 @@ class CopyRangesTask : public AsyncTask<uint64_t> {
  private:
   std::string src_, dst_;
   std::vector<CopyRange> ranges_;
+  CopyMethod method_;
 };
 
 }  // namespace
@@ -57,10 +58,18 @@ Napi::Value copy_ranges_js(const Napi::CallbackInfo& info) {
       ranges.push_back({static_cast<uint64_t>(flat[i]), static_cast<uint64_t>(flat[i + 1]),
                         static_cast<uint64_t>(flat[i + 2])});
     }
+    // Optional 6th argument: "buffered" forces pread/pwrite (tests cover both paths).
+    CopyMethod method = CopyMethod::Kernel;
+    if (info.Length() > 5 && !info[5].IsUndefined()) {
+      if (!info[5].IsString()) throw invalid_arg(env, "method must be 'kernel' or 'buffered'");
+      const std::string m = info[5].As<Napi::String>().Utf8Value();
+      if (m == "buffered") method = CopyMethod::Buffered;
+      else if (m != "kernel") throw invalid_arg(env, "method must be 'kernel' or 'buffered'");
+    }
     CancelFlag cancel = cancel_flag_from(env, info[3]);
     auto* task = new CopyRangesTask(env, info[0].As<Napi::String>().Utf8Value(),
                                     info[1].As<Napi::String>().Utf8Value(), std::move(ranges),
-                                    std::move(cancel), info[4]);
+                                    std::move(cancel), info[4], method);
     Napi::Promise promise = task->promise();
     task->Queue();
     return promise;

@@ -5,7 +5,7 @@
  * of leading dense blocks, per-layer arrays).
  */
 import type { GgufFile } from "../gguf/read.js";
-import { architectureOf, optionalInteger, requireInteger } from "../gguf/metadata.js";
+import { architectureOf, blockCountOf, optionalInteger } from "../gguf/metadata.js";
 import { GgufValueType } from "../gguf/types.js";
 import { isArrayKv } from "../gguf/value.js";
 import { ShortgptError } from "../errors.js";
@@ -34,7 +34,7 @@ const NOT_PER_LAYER_SUFFIXES = [".rope.dimension_sections"];
 
 export function layerRules(file: GgufFile): LayerRules {
   const architecture = architectureOf(file);
-  const blockCount = requireInteger(file, `${architecture}.block_count`);
+  const blockCount = blockCountOf(file, architecture);
   const mtpBlocks = optionalInteger(file, `${architecture}.nextn_predict_layers`) ?? 0;
   if (mtpBlocks < 0 || mtpBlocks >= blockCount) {
     throw new ShortgptError(

@@ -24,6 +24,7 @@ import type { Tokenizer } from "../tokenizer/index.js";
 import type { BenchJob, BenchSample } from "./bench-worker.js";
 import { action, formatBytes, formatCount, positiveInt, printJson, UsageError } from "./common.js";
 import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
+import { terminalSafe } from "./safe-text.js";
 
 interface BenchFlags extends DeviceFlags {
   threads?: number;
@@ -265,7 +266,7 @@ export function renderBench(report: BenchReport): string {
   }
   lines.push(table(rows));
   const device = report.models[0]?.shortgpt.device;
-  if (device) lines.push("", `shortgpt ran on ${describeDevice(device)}${report.llamaCpp.available ? "; llama.cpp on the CPU" : ""}`);
+  if (device) lines.push("", `shortgpt ran on ${terminalSafe(describeDevice(device))}${report.llamaCpp.available ? "; llama.cpp on the CPU" : ""}`);
   const c = report.comparison;
   if (c) {
     const x = (r: number) => `${r.toFixed(2)}×`;

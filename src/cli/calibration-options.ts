@@ -19,6 +19,7 @@ export interface CalibrationFlags {
   ctx: number;
   windows: number;
   threads?: number;
+  forceContext?: boolean;
 }
 
 export function addCalibrationOptions(command: Command): Command {
@@ -27,7 +28,8 @@ export function addCalibrationOptions(command: Command): Command {
     .option("--field <name>", "the text field of each .jsonl line")
     .option("--ctx <tokens>", "tokens per calibration window", positiveInt("--ctx"), DEFAULT_CTX)
     .option("--windows <n>", "at most this many windows, spread evenly over the text", positiveInt("--windows"), DEFAULT_WINDOWS)
-    .option("--threads <n>", "CPU threads (default: one per physical core)", positiveInt("--threads"));
+    .option("--threads <n>", "CPU threads (default: one per physical core)", positiveInt("--threads"))
+    .option("--force-context", "allow windows longer than the model's training context ({arch}.context_length)");
 }
 
 export function calibrationText(flags: CalibrationFlags): CalibrationText {

@@ -9,7 +9,9 @@ import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 
 import { AbortError, errorCode } from "../errors.js";
+import { fileErrorFromSystem } from "../files/file-errors.js";
 import { COLOR, pc } from "./colors.js";
+import { terminalSafeLines } from "./safe-text.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -79,7 +81,9 @@ function reportError(error: unknown, signal: NodeJS.Signals | undefined, command
     process.stderr.write(`shortgpt: interrupted${signal ? ` by ${signal}` : ""}; nothing was written\n`);
     return EXIT_BY_SIGNAL[signal ?? "SIGINT"]!;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  error = fileErrorFromSystem(error);
+  // Messages quote metadata keys, names and paths from files: no escape sequences reach the terminal.
+  const message = terminalSafeLines(error instanceof Error ? error.message : String(error));
   if (error instanceof UsageError) {
     process.stderr.write(usageLine(message, command ? commandPath(command) : "shortgpt"));
     return EXIT_USAGE;

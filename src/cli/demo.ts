@@ -5,7 +5,6 @@
  * prefill speed before and after on held-out text, and writes an HTML report.
  */
 import { mkdirSync } from "node:fs";
-import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 
@@ -13,6 +12,7 @@ import type { Command } from "commander";
 
 import { formatLayerList, layerRules } from "../arch/layer-rules.js";
 import { nlpCorpusText } from "../data/nlp-corpus.js";
+import { writeTextAtomic } from "../files/output.js";
 import { pruneLayers } from "../gguf/prune.js";
 import { readGguf } from "../gguf/read.js";
 import { summarizeModel } from "../gguf/summary.js";
@@ -27,6 +27,7 @@ import { describeDevice } from "../device/describe.js";
 import { pc } from "./colors.js";
 import { action, formatBytes, positiveInt } from "./common.js";
 import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
+import { terminalSafe } from "./safe-text.js";
 
 interface DemoFlags extends DeviceFlags {
   remove: number;
@@ -79,7 +80,7 @@ export function registerDemo(program: Command): void {
         const openOptions = { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) };
         const model = await openModel(modelPath, openOptions);
         try {
-          say(`   device: ${describeDevice(model.device)}`);
+          say(`   device: ${terminalSafe(describeDevice(model.device))}`);
           say(pc.bold("2. calibration") + pc.dim(" (English sentences from the npm package nlp-corpus)"));
           const calibration = nlpCorpusText({ documents: CALIBRATION_DOCUMENTS, maxCharacters: 400_000 });
           const scoring = engineProgress("   scoring", 256, ctx.interactive);
@@ -114,7 +115,7 @@ export function registerDemo(program: Command): void {
             say(`   prefill speed (512 tokens): ${speedBefore.toFixed(0)} -> ${speedAfter.toFixed(0)} tokens/s (${(speedAfter / speedBefore).toFixed(2)}×)`);
 
             const reportPath = join(out, "report.html");
-            writeFileSync(
+            writeTextAtomic(
               reportPath,
               renderHtmlReport({
                 scores: report,

@@ -6,11 +6,12 @@
 import type { Command } from "commander";
 
 import { formatLayerList, parseLayerList } from "../arch/layer-rules.js";
-import { ShortgptError } from "../errors.js";
 import { describeDevice } from "../device/describe.js";
+import { inputError } from "../files/file-errors.js";
 import { engineProgress } from "./calibration-options.js";
 import { action, positiveInt, printJson, readTextInput, UsageError } from "./common.js";
 import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
+import { terminalSafe } from "./safe-text.js";
 
 interface EvalFlags extends DeviceFlags {
   text: string;
@@ -19,6 +20,7 @@ interface EvalFlags extends DeviceFlags {
   skip?: string;
   threads?: number;
   json?: boolean;
+  forceContext?: boolean;
 }
 
 /** llama-perplexity reads its file and drops one trailing newline before tokenizing. `-` reads stdin. */
@@ -27,7 +29,7 @@ export function readEvalText(path: string): string {
   try {
     text = readTextInput(path);
   } catch (error) {
-    throw new ShortgptError("ERR_FILE_OPEN", `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw inputError(error, path, "text");
   }
   return text.endsWith("\n") ? text.slice(0, -1) : text;
 }
@@ -42,7 +44,8 @@ export function registerEval(program: Command): void {
     .option("--chunks <n>", "score at most this many chunks", positiveInt("--chunks"))
     .option("--skip <list>", "0-based blocks to skip (run as identity), e.g. 3,4 or 6-11")
     .option("--threads <n>", "threads (default: one per physical core)", positiveInt("--threads"))
-    .option("--json", "print one JSON object instead of text");
+    .option("--json", "print one JSON object instead of text")
+    .option("--force-context", "allow --ctx beyond the model's training context ({arch}.context_length)");
   addDeviceOptions(command)
     .addHelpText(
       "after",
@@ -79,6 +82,7 @@ Examples:
               ...(flags.chunks !== undefined ? { chunks: flags.chunks } : {}),
               skip,
               signal: ctx.signal,
+              ...(flags.forceContext ? { allowLongContext: true } : {}),
               onProgress: progress.onProgress,
             });
           } finally {
@@ -102,7 +106,7 @@ Examples:
           process.stdout.write(
             `perplexity ${result.perplexity.toFixed(4)}${skipped}\n` +
               `${result.chunks} chunks of ${result.ctx} tokens, ${result.tokensScored} tokens scored, ${seconds.toFixed(1)} s\n` +
-              `device: ${describeDevice(model.device)}\n`,
+              `device: ${terminalSafe(describeDevice(model.device))}\n`,
           );
         } finally {
           model.close();

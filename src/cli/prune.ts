@@ -3,18 +3,23 @@
  * choose blocks (given, or from scores with a strategy), remove them, write a
  * new GGUF, and optionally measure perplexity before and after.
  */
-import { writeFileSync } from "node:fs";
+import { statSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
 import { InvalidArgumentError, Option, type Command } from "commander";
 
 import { formatLayerList, layerRules, parseLayerList } from "../arch/layer-rules.js";
 import { ShortgptError } from "../errors.js";
+import { inputError } from "../files/file-errors.js";
+import { checkOutputPath, writeTextAtomic } from "../files/output.js";
+import { contextLengthOf } from "../gguf/metadata.js";
 import { pruneLayers, type PruneResult } from "../gguf/prune.js";
 import { readGguf } from "../gguf/read.js";
 import { kv } from "../gguf/value.js";
 import type { Model } from "../model.js";
 import { planningScores, planRemoval, STRATEGIES, type PlanningScores, type Strategy } from "../plan/plan.js";
+import { schemaProblem } from "../report/schema-check.js";
+import { SCORE_REPORT_SCHEMA } from "../report/score-schema.js";
 import type { PruneOutcome, ScoreReport } from "../score/report-types.js";
 import { scoreModel } from "../score/score.js";
 import { addCalibrationOptions, calibrationText, engineProgress, warnFewerWindows, type CalibrationFlags } from "./calibration-options.js";
@@ -22,6 +27,7 @@ import { pc } from "./colors.js";
 import { action, checkStdinOnce, formatBytes, formatCount, nonNegativeInt, positiveInt, printJson, readTextInput, refuseStdout, UsageError } from "./common.js";
 import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
 import { createProgress } from "./progress.js";
+import { terminalSafe } from "./safe-text.js";
 
 interface PruneFlags extends CalibrationFlags, DeviceFlags {
   output: string;
@@ -98,6 +104,7 @@ the nearest valid set named; --force overrides.`,
           }
         };
         const interactive = ctx.interactive && !flags.json;
+        const longContext = flags.forceContext ? { allowLongContext: true } : {};
         const say = (line: string) => {
           if (!flags.json) process.stdout.write(`${line}\n`);
         };
@@ -110,6 +117,17 @@ the nearest valid set named; --force overrides.`,
         const open = async (path: string) =>
           (await import("../model.js")).openModel(path, { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) });
         const openOnce = async () => (model ??= await open(modelPath));
+        // Everything that can fail is checked before a long scoring pass and before the model is
+        // written: the destinations, the --eval text, the --eval-ctx against the model's context.
+        checkOutputPath(flags.output);
+        if (flags.report) checkOutputPath(flags.report, "report");
+        const evalText = flags.eval ? calibrationText({ ...flags, text: flags.eval }) : undefined;
+        if (evalText && !flags.forceContext) {
+          const limit = contextLengthOf(readGguf(modelPath));
+          if (limit !== undefined && flags.evalCtx > limit) {
+            throw new ShortgptError("ERR_CONTEXT_LENGTH", `--eval-ctx ${flags.evalCtx} is longer than the ${limit}-token context ${modelPath} was trained on: use ${limit} or less, or --force-context`);
+          }
+        }
         try {
           if (flags.layers !== undefined) {
             try {
@@ -138,7 +156,7 @@ the nearest valid set named; --force overrides.`,
               const m = await openOnce();
               const progress = engineProgress("scoring", flags.ctx, interactive);
               try {
-                const scored = await timed("score", () => scoreModel(m, text!, { ctx: flags.ctx, windows: flags.windows, span, signal: ctx.signal, onProgress: progress.onProgress }));
+                const scored = await timed("score", () => scoreModel(m, text!, { ctx: flags.ctx, windows: flags.windows, span, signal: ctx.signal, onProgress: progress.onProgress, ...longContext }));
                 scores = scored.report;
                 warnFewerWindows(scores);
                 planning = planningScores(scored);
@@ -157,7 +175,7 @@ the nearest valid set named; --force overrides.`,
                     // The first pass (nothing skipped) is the one already scored above.
                     rescore: async (skipped: readonly number[]) => {
                       if (skipped.length === 0) return scores.layers.map((l) => l.bi);
-                      const r = await timed("score", async () => scoreModel(await openOnce(), text!, { ctx: flags.ctx, windows: flags.windows, skip: skipped, signal: ctx.signal }));
+                      const r = await timed("score", async () => scoreModel(await openOnce(), text!, { ctx: flags.ctx, windows: flags.windows, skip: skipped, signal: ctx.signal, ...longContext }));
                       return r.report.layers.map((l) => l.bi);
                     },
                     onStep: (step: { removed: readonly number[]; score: number }, done: number) =>
@@ -185,7 +203,7 @@ the nearest valid set named; --force overrides.`,
             progress.stop();
           }
           timings.rewrite = result.seconds;
-          for (const w of result.warnings) process.stderr.write(`${pc.yellow("shortgpt: warning:")} ${w} (--force)\n`);
+          for (const w of result.warnings) process.stderr.write(`${pc.yellow("shortgpt: warning:")} ${terminalSafe(w)} (--force)\n`);
 
           const outcome: { -readonly [K in keyof PruneOutcome]: PruneOutcome[K] } = {
             removed: result.removed,
@@ -197,9 +215,9 @@ the nearest valid set named; --force overrides.`,
             parametersAfter: result.parametersAfter,
           };
           let evaluation: { text: string[]; ctx: number; chunks: number; tokensScored: number; perplexityBefore: number; perplexityAfter: number } | undefined;
-          if (flags.eval) {
-            const text = calibrationText({ ...flags, text: flags.eval, field: flags.field });
-            const options = { ctx: flags.evalCtx, ...(flags.evalChunks ? { chunks: flags.evalChunks } : {}), signal: ctx.signal };
+          if (evalText) {
+            const text = evalText;
+            const options = { ctx: flags.evalCtx, ...(flags.evalChunks ? { chunks: flags.evalChunks } : {}), signal: ctx.signal, ...longContext };
             const m = await openOnce();
             const p1 = engineProgress("perplexity (before)", flags.evalCtx, interactive);
             const pplBefore = await timed("eval", () => m.perplexity(text.text, { ...options, onProgress: p1.onProgress })).finally(() => p1.display.stop());
@@ -216,7 +234,7 @@ the nearest valid set named; --force overrides.`,
           }
           if (flags.report && scoreReport) {
             const { renderHtmlReport } = await import("../report/html-report.js");
-            writeFileSync(flags.report, renderHtmlReport({ scores: scoreReport, outcome, generatedAt: new Date() }));
+            writeTextAtomic(flags.report, renderHtmlReport({ scores: scoreReport, outcome, generatedAt: new Date() }), "report");
           }
           if (flags.json) {
             printJson({
@@ -239,9 +257,9 @@ the nearest valid set named; --force overrides.`,
           printPruneSummary(result);
           if (evaluation) {
             const change = (100 * (evaluation.perplexityAfter - evaluation.perplexityBefore)) / evaluation.perplexityBefore;
-            say(`perplexity on ${evaluation.text.join(", ")} (${evaluation.chunks} × ${evaluation.ctx} tokens): ${evaluation.perplexityBefore.toFixed(3)} -> ${evaluation.perplexityAfter.toFixed(3)} (${change >= 0 ? "+" : ""}${change.toFixed(1)}%)`);
+            say(`perplexity on ${terminalSafe(evaluation.text.join(", "))} (${evaluation.chunks} × ${evaluation.ctx} tokens): ${evaluation.perplexityBefore.toFixed(3)} -> ${evaluation.perplexityAfter.toFixed(3)} (${change >= 0 ? "+" : ""}${change.toFixed(1)}%)`);
           }
-          if (flags.report) say(`report: ${flags.report}`);
+          if (flags.report) say(`report: ${terminalSafe(flags.report)}`);
         } finally {
           (model as Model | undefined)?.close();
         }
@@ -249,17 +267,17 @@ the nearest valid set named; --force overrides.`,
     );
 }
 
+const MAX_PROVENANCE_CHARS = 1024;
+
 /** Provenance keys recorded in the pruned file besides the removed layers. */
 function provenance(strategy: string, scores: ScoreReport | undefined) {
   const out = [kv.string("shortgpt.strategy", strategy)];
   if (scores) {
     out.push(kv.string("shortgpt.metric", scores.metric));
-    out.push(
-      kv.string(
-        "shortgpt.calibration",
-        `${scores.windows} windows x ${scores.ctx} tokens${scores.calibration ? ` from ${scores.calibration.sources.join(", ")}` : ""}`,
-      ),
-    );
+    const sources = scores.calibration ? ` from ${scores.calibration.sources.join(", ")}` : "";
+    // Source names are free text (from a scores file, too): kept short in the model's metadata.
+    const from = sources.length > MAX_PROVENANCE_CHARS ? `${sources.slice(0, MAX_PROVENANCE_CHARS)}...` : sources;
+    out.push(kv.string("shortgpt.calibration", `${scores.windows} windows x ${scores.ctx} tokens${from}`));
   }
   return out;
 }
@@ -271,28 +289,53 @@ function roundedTimings(timings: Record<string, number | undefined>): Record<str
   return out;
 }
 
-/** Reads and checks a `shortgpt score --json` file (`-`: standard input) against the model it is used with. */
+/** A scores file is ~200 bytes per block: anything this large is not one (and would be read whole). */
+const MAX_SCORES_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads and checks a `shortgpt score --json` file (`-`: standard input)
+ * against SCORE_REPORT_SCHEMA and the model it is used with: every field that
+ * reaches the plan, the pruned file's metadata or the report has the type and
+ * range the schema says (ERR_SCORES_FILE naming the field otherwise).
+ */
 export function readScoresFile(path: string, blockCount: number): ScoreReport {
-  let parsed: unknown;
+  let raw: string;
   try {
-    parsed = JSON.parse(readTextInput(path));
+    if (path !== "-") {
+      const st = statSync(path);
+      if (st.isFile() && st.size > MAX_SCORES_BYTES) {
+        throw new ShortgptError("ERR_SCORES_FILE", `${path} is ${st.size} bytes: not a shortgpt score --json file`);
+      }
+    }
+    raw = readTextInput(path);
   } catch (error) {
-    throw new ShortgptError("ERR_SCORES_FILE", `cannot read scores ${path === "-" ? "from standard input" : path}: ${(error as Error).message}`);
+    throw inputError(error, path === "-" ? "standard input" : path, "scores");
   }
   if (path === "-") path = "the scores on standard input";
-  const s = parsed as Partial<ScoreReport>;
-  if (!s || typeof s !== "object" || !Array.isArray(s.layers) || typeof s.blockCount !== "number" || typeof s.span !== "number") {
-    throw new ShortgptError("ERR_SCORES_FILE", `${path} is not the output of shortgpt score --json`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new ShortgptError("ERR_SCORES_FILE", `${path} is not JSON (${(error as Error).message}); give the output of shortgpt score --json`);
   }
-  if (s.blockCount !== blockCount || s.layers.length !== blockCount) {
-    throw new ShortgptError("ERR_SCORES_FILE", `${path} scores ${s.blockCount} blocks, but the model has ${blockCount}`);
+  // Scores of another model are the likeliest mistake: said first, in those words.
+  const claimed = (parsed as { blockCount?: unknown } | null)?.blockCount;
+  if (typeof claimed === "number" && claimed !== blockCount) {
+    throw new ShortgptError("ERR_SCORES_FILE", `${path} scores ${claimed} blocks, but the model has ${blockCount}`);
+  }
+  const problem = schemaProblem(parsed, SCORE_REPORT_SCHEMA);
+  if (problem) throw new ShortgptError("ERR_SCORES_FILE", `${path} is not the output of shortgpt score --json: ${problem}`);
+  const s = parsed as ScoreReport;
+  if (s.layers.length !== blockCount) {
+    throw new ShortgptError("ERR_SCORES_FILE", `${path} has ${s.layers.length} layer scores, but the model has ${blockCount} blocks`);
   }
   s.layers.forEach((l, i) => {
-    if (l.index !== i || typeof l.bi !== "number" || !Number.isFinite(l.bi)) {
-      throw new ShortgptError("ERR_SCORES_FILE", `${path}: layers[${i}] is not a valid block score`);
-    }
+    if (l.index !== i) throw new ShortgptError("ERR_SCORES_FILE", `${path}: layers[${i}] has index ${l.index}; the layers must be in block order`);
   });
-  return s as ScoreReport;
+  const outside = s.order.find((i) => i >= blockCount);
+  if (outside !== undefined) throw new ShortgptError("ERR_SCORES_FILE", `${path}: order names block ${outside}, but the model has blocks 0-${blockCount - 1}`);
+  if (s.span > blockCount) throw new ShortgptError("ERR_SCORES_FILE", `${path}: span ${s.span} is longer than the model's ${blockCount} blocks`);
+  return s;
 }
 
 export function printPruneSummary(result: PruneResult): void {
@@ -301,7 +344,8 @@ export function printPruneSummary(result: PruneResult): void {
   const params = `; parameters ${formatCount(parametersBefore)} -> ${formatCount(parametersAfter)} (-${(100 * (1 - parametersAfter / parametersBefore)).toFixed(1)}%)`;
   process.stdout.write(
     `removed blocks ${formatLayerList(result.removed)} (${result.removed.length} of ${result.blocksBefore}); ${result.blocksAfter} remain\n` +
-      `${result.output}: ${formatBytes(result.bytesAfter)} (was ${formatBytes(result.bytesBefore)}, saved ${formatBytes(saved)}, ${((100 * saved) / result.bytesBefore).toFixed(1)}%)${params} in ${result.seconds.toFixed(2)} s\n`,
+      `${terminalSafe(result.output)}: ${formatBytes(result.bytesAfter)} (was ${formatBytes(result.bytesBefore)}, saved ${formatBytes(saved)}, ${((100 * saved) / result.bytesBefore).toFixed(1)}%)${params} in ${result.seconds.toFixed(2)} s\n`,
   );
-  for (const c of result.changes) process.stdout.write(`  ${pc.dim(c)}\n`);
+  // Changes name metadata keys of the file.
+  for (const c of result.changes) process.stdout.write(`  ${pc.dim(terminalSafe(c))}\n`);
 }

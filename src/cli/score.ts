@@ -1,10 +1,9 @@
 /** `shortgpt score <model> --text FILES`: Block Influence (and friends) of every block. */
-import { writeFileSync } from "node:fs";
-
 import { Option, type Command } from "commander";
 
 import { layerRules } from "../arch/layer-rules.js";
 import { describeDevice } from "../device/describe.js";
+import { checkOutputPath, writeTextAtomic } from "../files/output.js";
 import { cheapestValidSet, selectionRules } from "../plan/select.js";
 import { renderScoreTable } from "../report/terminal.js";
 import { METRICS, type Metric, type ScoreReport } from "../score/report-types.js";
@@ -12,6 +11,7 @@ import { scoreModel } from "../score/score.js";
 import { action, positiveInt, refuseStdout } from "./common.js";
 import { addCalibrationOptions, calibrationText, engineProgress, warnFewerWindows, type CalibrationFlags } from "./calibration-options.js";
 import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
+import { terminalSafe } from "./safe-text.js";
 
 interface ScoreFlags extends CalibrationFlags, DeviceFlags {
   metric: Metric;
@@ -21,11 +21,11 @@ interface ScoreFlags extends CalibrationFlags, DeviceFlags {
   mark?: number;
 }
 
-/** Writes JSON to a file, or to stdout for "-". */
+/** Writes JSON to a file (atomically: a failed write leaves the old file whole), or to stdout for "-". */
 export function writeJsonOutput(target: string, value: unknown): void {
   const text = `${JSON.stringify(value, null, 2)}\n`;
   if (target === "-") process.stdout.write(text);
-  else writeFileSync(target, text);
+  else writeTextAtomic(target, text, "scores");
 }
 
 export function registerScore(program: Command): void {
@@ -52,6 +52,9 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
     .action(
       action(async (ctx, modelPath: string, flags: ScoreFlags) => {
         refuseStdout("--report", flags.report, "the report is a standalone HTML file (--json - prints the scores)");
+        // Outputs that cannot be written are found now, not after the scoring pass.
+        if (flags.json && flags.json !== "-") checkOutputPath(flags.json, "scores");
+        if (flags.report) checkOutputPath(flags.report, "report");
         const text = calibrationText(flags);
         const { openModel } = await import("../model.js");
         const model = await openModel(modelPath, { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) });
@@ -65,6 +68,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
             span: flags.span,
             signal: ctx.signal,
             onProgress: progress.onProgress,
+            ...(flags.forceContext ? { allowLongContext: true } : {}),
           }));
         } finally {
           progress.display.stop();
@@ -74,16 +78,21 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
         const rules = layerRules(model.file);
         const k = Math.min(flags.mark ?? Math.max(1, Math.round(report.blockCount / 4)), rules.removableBlocks - 1);
         const metricValues = report.layers.map((l) => (report.metric === "bi" ? l.bi : report.metric === "rm" ? l.rm : (l.angular ?? Number.POSITIVE_INFINITY)));
-        const marked = new Set(cheapestValidSet(metricValues, k, selectionRules(rules)));
+        // A model with one removable block has nothing to mark: removing it would leave no block.
+        const marked = new Set(k >= 1 ? cheapestValidSet(metricValues, k, selectionRules(rules)) : []);
         if (flags.json) writeJsonOutput(flags.json, report);
         if (flags.report) {
           const { renderHtmlReport } = await import("../report/html-report.js");
-          writeFileSync(flags.report, renderHtmlReport({ scores: report, generatedAt: new Date() }));
+          writeTextAtomic(flags.report, renderHtmlReport({ scores: report, generatedAt: new Date() }), "report");
         }
         if (flags.json !== "-") {
           process.stdout.write(`${renderScoreTable(report, { marked, color: ctx.color })}\n`);
-          process.stdout.write(`${k} most removable (valid under ${rules.architecture}'s rules): ${[...marked].join(", ")}; scored in ${report.seconds?.toFixed(1)} s\n`);
-          if (report.device) process.stdout.write(`device: ${describeDevice(report.device)}\n`);
+          process.stdout.write(
+            k >= 1
+              ? `${k} most removable (valid under ${terminalSafe(rules.architecture)}'s rules): ${[...marked].join(", ")}; scored in ${report.seconds?.toFixed(1)} s\n`
+              : `no block can be removed from a model with ${report.blockCount} block${report.blockCount === 1 ? "" : "s"}; scored in ${report.seconds?.toFixed(1)} s\n`,
+          );
+          if (report.device) process.stdout.write(`device: ${terminalSafe(describeDevice(report.device))}\n`);
         }
       }),
     );

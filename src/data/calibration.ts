@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 
 import { ShortgptError } from "../errors.js";
+import { inputError } from "../files/file-errors.js";
 
 export interface CalibrationText {
   readonly text: string;
@@ -58,7 +59,7 @@ export function readCalibrationText(paths: readonly string[], options: ReadTextO
     try {
       raw = path === "-" ? (options.readStdin ?? (() => readFileSync(0, "utf8")))() : readFileSync(path, "utf8");
     } catch (error) {
-      throw new ShortgptError("ERR_FILE_OPEN", `cannot read calibration text ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      throw inputError(error, path === "-" ? "stdin" : path, "text");
     }
     raw = stripBom(raw);
     if (extname(path).toLowerCase() === ".jsonl") parts.push(...readJsonl(path, raw, options.field));

@@ -3,7 +3,7 @@
  * expected. Used by the architecture table, the tokenizer and the CLI.
  */
 import { GgufError } from "../errors.js";
-import type { GgufFile } from "./read.js";
+import { GGUF_LIMITS, type GgufFile } from "./read.js";
 import { GgufValueType, ggufValueTypeName } from "./types.js";
 import { GgufStringArray, isArrayKv, type GgufArray } from "./value.js";
 
@@ -105,8 +105,24 @@ export function architectureOf(file: GgufFile): string {
   return requireString(file, "general.architecture");
 }
 
-/** {arch}.block_count. */
-export function blockCountOf(file: GgufFile): number {
-  const arch = architectureOf(file);
-  return requireInteger(file, `${arch}.block_count`);
+/**
+ * {arch}.block_count, which llama.cpp requires in 1..512 (LLAMA_MAX_LAYERS).
+ * Anything else is ERR_GGUF_BLOCK_COUNT: every per-block structure (scores,
+ * per-block bytes, the pruned file's count) is sized by it, so a hostile
+ * 2^32 - 1 must never reach them.
+ */
+export function blockCountOf(file: GgufFile, arch: string = architectureOf(file)): number {
+  const key = `${arch}.block_count`;
+  const n = requireInteger(file, key);
+  if (n < 1 || n > GGUF_LIMITS.maxBlocks) {
+    throw new GgufError("ERR_GGUF_BLOCK_COUNT", `metadata '${key}' = ${n} is outside 1..${GGUF_LIMITS.maxBlocks} (llama.cpp's LLAMA_MAX_LAYERS)`, {
+      path: file.path,
+    });
+  }
+  return n;
+}
+
+/** {arch}.context_length, the context the model was trained on; undefined when the file does not say. */
+export function contextLengthOf(file: GgufFile): number | undefined {
+  return optionalInteger(file, `${architectureOf(file)}.context_length`);
 }

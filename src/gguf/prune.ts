@@ -96,6 +96,7 @@ export function planPrune(file: GgufFile, layers: readonly number[], options: Pi
   const tensors: GgufTensorSpec[] = [];
   const sources: TensorSource[] = [];
   let tensorsRemoved = 0;
+  const blocksWithTensors = new Set<number>();
   for (const t of file.tensors) {
     const m = BLOCK_TENSOR.exec(t.name);
     if (m) {
@@ -103,6 +104,7 @@ export function planPrune(file: GgufFile, layers: readonly number[], options: Pi
       if (index >= rules.blockCount) {
         throw new ShortgptError("ERR_GGUF_TENSOR_NAME", `${file.path}: tensor '${t.name}' belongs to block ${index}, but ${rules.architecture}.block_count is ${rules.blockCount}`);
       }
+      blocksWithTensors.add(index);
       if (removedSet.has(index)) {
         tensorsRemoved++;
         continue;
@@ -112,6 +114,17 @@ export function planPrune(file: GgufFile, layers: readonly number[], options: Pi
       tensors.push({ name: t.name, dims: t.dims, type: t.type });
     }
     sources.push({ path: file.path, offset: t.offset });
+  }
+
+  // block_count must describe the tensors: a count the tensors do not back
+  // would be written on as blocksAfter, a file llama.cpp cannot load.
+  if (blocksWithTensors.size !== rules.blockCount) {
+    const missing = [];
+    for (let i = 0; i < rules.blockCount && missing.length < 3; i++) if (!blocksWithTensors.has(i)) missing.push(i);
+    throw new ShortgptError(
+      "ERR_GGUF_BLOCK_COUNT",
+      `${file.path}: ${rules.architecture}.block_count is ${rules.blockCount}, but only ${blocksWithTensors.size} blocks have tensors (none for block ${missing.join(", ")}${blocksWithTensors.size + missing.length < rules.blockCount ? ", ..." : ""}): the file is inconsistent; llama.cpp would not load it either`,
+    );
   }
 
   const changes: string[] = [];
@@ -202,6 +215,7 @@ export async function pruneLayers(
   const file = readGguf(inputPath);
   const plan = planPrune(file, layers, options);
   const layout = await writeGguf(outputPath, plan.spec, plan.sources, {
+    sourceFiles: [file],
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });

@@ -6,9 +6,11 @@
  * with its reason. Every failure is a GgufError with a code and the byte
  * offset where it was found.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync, statSync } from "node:fs";
 
-import { GgufError } from "../errors.js";
+import { GgufError, ShortgptError } from "../errors.js";
+import { inputError } from "../files/file-errors.js";
+import { openRegularFile } from "../files/input.js";
 import { GGML_TYPE_COUNT, GGUF_SCALAR_BYTES, GgufValueType, ggmlType, ggufValueTypeName } from "./types.js";
 import { GgufStringArray, type GgufArray, type GgufKv, type GgufNumericArray, type GgufScalar } from "./value.js";
 
@@ -26,10 +28,24 @@ export interface GgufTensorInfo {
   readonly size: number;
 }
 
+/**
+ * The file as it was when its header was read. Tensor bytes are read later
+ * (by the engine, by the rewrite): a file rewritten or truncated meanwhile
+ * differs in one of these, and is refused instead of mixing two files.
+ */
+export interface FileIdentity {
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly dev: bigint;
+  readonly ino: bigint;
+}
+
 export interface GgufFile {
   readonly path: string;
   readonly version: number;
   readonly fileSize: number;
+  /** Size, modification time and inode when read (absent for files not read from disk). */
+  readonly identity?: FileIdentity;
   /** Metadata in file order. */
   readonly kv: readonly GgufKv[];
   /** Tensor infos in file order. */
@@ -67,33 +83,70 @@ export const GGUF_LIMITS = {
    * exactly (8 PiB; no model file is that large).
    */
   maxSafeOffset: Number.MAX_SAFE_INTEGER,
+  /**
+   * Ours: at most 512 x 512 tensors. llama.cpp allows at most 512 blocks
+   * (LLAMA_MAX_LAYERS) and no architecture has more than a few hundred tensors
+   * per block (128 unmerged experts x 3 is the largest seen), while every
+   * tensor info costs a few hundred bytes of JS heap: 7 million (a 300 MB
+   * header) took 3 GB. This keeps a hostile header under ~100 MB.
+   */
+  maxTensors: 512 * 512,
+  /**
+   * Ours: metadata entries. Real files have tens (per-block values are
+   * arrays, not keys); a header of millions of tiny entries only costs memory.
+   */
+  maxKv: 65536,
+  /** LLAMA_MAX_LAYERS: llama.cpp asserts 1 <= {arch}.block_count <= 512. */
+  maxBlocks: 512,
 } as const;
 
 /** Smallest possible encodings, used to bound counts by the bytes left in the file. */
 const MIN_KV_BYTES = 8 + 1 + 4 + 1; // key length, 1-byte key, type, 1-byte value
 const MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 4 + 8; // name length, 1-byte name, n_dims, type, offset
 
-/** Reads only the header of a GGUF file (metadata and tensor table). */
+/**
+ * Reads only the header of a GGUF file (metadata and tensor table). The path
+ * must be a regular file (ERR_FILE_NOT_REGULAR for a FIFO, device or folder;
+ * ERR_FILE_NOT_FOUND, ERR_FILE_PERMISSION, ERR_FILE_OPEN otherwise).
+ */
 export function readGguf(path: string): GgufFile {
-  const fd = openGguf(path);
+  const fd = openRegularFile(path, "model");
   try {
     return parseHeader(new FileCursor(fd, path));
+  } catch (error) {
+    throw inputError(error, path, "model");
   } finally {
     closeSync(fd);
   }
 }
 
-function openGguf(path: string): number {
+function identityOf(st: { size: bigint; mtimeNs: bigint; dev: bigint; ino: bigint }): FileIdentity {
+  return { size: Number(st.size), mtimeNs: st.mtimeNs, dev: st.dev, ino: st.ino };
+}
+
+/**
+ * Throws ERR_FILE_CHANGED when the file at `file.path` is no longer the one
+ * whose header was read (other size, modification time or inode): its tensor
+ * bytes would not match the tensor table.
+ */
+export function assertUnchanged(file: Pick<GgufFile, "path" | "identity">): void {
+  const before = file.identity;
+  if (!before) return;
+  let now: FileIdentity;
   try {
-    return openSync(path, "r");
+    now = identityOf(statSync(file.path, { bigint: true }));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new GgufError(
-      code === "ENOENT" ? "ERR_FILE_NOT_FOUND" : "ERR_FILE_OPEN",
-      `cannot open for reading (${code ?? String(error)})`,
-      { path },
-    );
+    throw new ShortgptError("ERR_FILE_CHANGED", `${file.path} changed while in use: it can no longer be read (${(error as Error).message})`, { cause: error });
   }
+  const what =
+    now.dev !== before.dev || now.ino !== before.ino
+      ? "it was replaced by another file"
+      : now.size !== before.size
+        ? `its size went from ${before.size} to ${now.size} bytes`
+        : now.mtimeNs !== before.mtimeNs
+          ? "it was modified"
+          : undefined;
+  if (what) throw new ShortgptError("ERR_FILE_CHANGED", `${file.path} changed while in use: ${what}`);
 }
 
 /**
@@ -110,11 +163,14 @@ class FileCursor {
   /** Valid bytes in buf. */
   private bufLen = 0;
 
+  readonly identity: FileIdentity;
+
   constructor(
     private readonly fd: number,
     readonly path: string,
   ) {
-    this.fileSize = fstatSync(fd).size;
+    this.identity = identityOf(fstatSync(fd, { bigint: true }));
+    this.fileSize = this.identity.size;
   }
 
   get remaining(): number {
@@ -313,8 +369,14 @@ function parseHeader(c: FileCursor): GgufFile {
   if (nTensors < 0n || nTensors > BigInt(Math.floor(c.remaining / MIN_TENSOR_INFO_BYTES))) {
     c.fail("ERR_GGUF_COUNT", `tensor count ${nTensors} is impossible for a file of ${c.fileSize} bytes`, tensorCountAt);
   }
+  if (nTensors > BigInt(GGUF_LIMITS.maxTensors)) {
+    c.fail("ERR_GGUF_LIMIT", `tensor count ${nTensors} is beyond the ${GGUF_LIMITS.maxTensors} tensors shortgpt reads (512 blocks of 512)`, tensorCountAt);
+  }
   if (nKv < 0n || nKv > BigInt(Math.floor(c.remaining / MIN_KV_BYTES))) {
     c.fail("ERR_GGUF_COUNT", `metadata count ${nKv} is impossible for a file of ${c.fileSize} bytes`, kvCountAt);
+  }
+  if (nKv > BigInt(GGUF_LIMITS.maxKv)) {
+    c.fail("ERR_GGUF_LIMIT", `metadata count ${nKv} is beyond the ${GGUF_LIMITS.maxKv} entries shortgpt reads`, kvCountAt);
   }
 
   const kv: GgufKv[] = [];
@@ -408,6 +470,7 @@ function parseHeader(c: FileCursor): GgufFile {
     path: c.path,
     version,
     fileSize: c.fileSize,
+    identity: c.identity,
     kv,
     tensors,
     alignment,

@@ -4,18 +4,21 @@
  * the native range copier (large sequential copies, no whole-file buffering),
  * each tensor aligned and the offsets contiguous in tensor-info order.
  *
- * Output is atomic: everything goes to a temporary file beside the
- * destination, which is fsynced and renamed into place only when complete.
- * On any error or abort the temporary file is removed.
+ * Output is atomic (src/files/output.ts): the destination is checked first
+ * (a regular file or nothing), everything goes to a temporary file beside it,
+ * which is fsynced and renamed into place only when complete and only if the
+ * source files are still the ones whose headers were read. On any error or
+ * abort the temporary file is removed.
  */
-import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync, writeSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 
 import { checkCallOptions } from "../call-options.js";
 import { addon, cancelTokenFor, normalizeNativeError, throwIfAborted } from "../engine.js";
 import { ShortgptError } from "../errors.js";
-import { GGUF_DEFAULT_ALIGNMENT, alignUp, type GgufFile } from "./read.js";
+import { checkOutputPath, cleanStaleTemps, discardTemp, fsyncDirectory, tempPathFor } from "../files/output.js";
+import { outputError } from "../files/file-errors.js";
+import { GGUF_DEFAULT_ALIGNMENT, alignUp, assertUnchanged, type GgufFile } from "./read.js";
 import { GGUF_SCALAR_BYTES, GgufValueType, ggmlType, ggmlTypeName } from "./types.js";
 import { GgufStringArray, type GgufKv, type GgufNumericArray } from "./value.js";
 
@@ -62,6 +65,13 @@ export interface WriteOptions {
   signal?: AbortSignal;
   /** Called as bytes are copied (never after an abort); if it throws, the write stops and rejects with that error. */
   onProgress?: (progress: WriteProgress) => void;
+  /**
+   * The files the tensor sources were planned from (as readGguf returned
+   * them): each must still be the same file (size, modification time, inode)
+   * when the copy starts and before the output is renamed into place, else
+   * ERR_FILE_CHANGED and nothing is written.
+   */
+  sourceFiles?: readonly Pick<GgufFile, "path" | "identity">[];
 }
 
 /** The header spec of an existing file (same version, metadata and tensors). */
@@ -271,12 +281,17 @@ export async function writeGguf(
   }
   throwIfAborted(options.signal);
   const layout = layoutGguf(spec);
-  const tempPath = join(dirname(resolve(outputPath)), `.${basename(outputPath)}.shortgpt-${process.pid}-${randomBytes(4).toString("hex")}.tmp`);
+  checkOutputPath(outputPath);
+  const dir = dirname(resolve(outputPath));
+  cleanStaleTemps(dir);
+  const sourceFiles = options.sourceFiles ?? [];
+  const tempPath = tempPathFor(outputPath);
   // Removes the temp file if this thread's environment is torn down mid-write (a terminated
   // worker_thread runs no `finally`); released below once the file is renamed or removed.
   const guard = new (addon().TempFileGuard)(tempPath);
   let fd: number | undefined;
   try {
+    for (const f of sourceFiles) assertUnchanged(f);
     fd = openSync(tempPath, "wx", 0o644);
     writeAll(fd, layout.header, 0);
     // Sizing the file first makes every padding byte and every not-yet-copied
@@ -291,6 +306,7 @@ export async function writeGguf(
       total += layout.tensorSizes[i]!;
     });
     const { signal, onProgress } = options;
+    const method = process.env.SHORTGPT_COPY_METHOD === "buffered" ? "buffered" : "kernel";
     const { token, dispose } = cancelTokenFor(signal);
     try {
       for (const [path, group] of groupRangesBySource(sources, ranges)) {
@@ -299,7 +315,7 @@ export async function writeGguf(
           ? (done) => {
               if (!signal?.aborted) onProgress({ bytesDone: group.doneBefore + done, bytesTotal: total });
             }
-          : undefined);
+          : undefined, method);
       }
     } catch (error) {
       throw normalizeNativeError(error, signal);
@@ -310,49 +326,27 @@ export async function writeGguf(
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
+    // The bytes copied are the planned ones only if no source changed meanwhile,
+    // and the destination must still be replaceable.
+    for (const f of sourceFiles) assertUnchanged(f);
+    checkOutputPath(outputPath);
     renameSync(tempPath, outputPath);
-    fsyncDirectory(dirname(resolve(outputPath)));
+    fsyncDirectory(dir);
     return layout;
   } catch (error) {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already failing; the original error matters
-      }
-    }
-    try {
-      unlinkSync(tempPath);
-    } catch {
-      // never created, or already gone
-    }
-    throw outputError(error, outputPath);
+    discardTemp(fd, tempPath);
+    throw withNothingWritten(outputError(error, outputPath));
   } finally {
     guard.release();
   }
 }
 
-/**
- * System errors while writing, restated for the path the caller asked for
- * (the temp file's name means nothing to a user); other errors pass through.
- */
-function outputError(error: unknown, outputPath: string): unknown {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code !== "string" || !/^E[A-Z]+$/.test(code)) return error;
-  const dir = dirname(resolve(outputPath));
-  // The output could not be created at all (ERR_FILE_OPEN), or failed while being written.
-  const known: Record<string, [string, string]> = {
-    ENOENT: ["ERR_FILE_OPEN", `its folder ${dir} does not exist`],
-    ENOTDIR: ["ERR_FILE_OPEN", `${dir} is not a folder`],
-    EACCES: ["ERR_FILE_OPEN", `no permission to create files in ${dir}`],
-    EPERM: ["ERR_FILE_OPEN", `no permission to create files in ${dir}`],
-    EROFS: ["ERR_FILE_OPEN", `${dir} is on a read-only file system`],
-    ENOSPC: ["ERR_FILE_WRITE", "the disk is full"],
-    EDQUOT: ["ERR_FILE_WRITE", "the disk quota is exhausted"],
-    EISDIR: ["ERR_FILE_WRITE", "it is a folder"],
-  };
-  const [ourCode, reason] = known[code] ?? ["ERR_FILE_WRITE", (error as Error).message];
-  return new ShortgptError(ourCode, `cannot write ${outputPath}: ${reason} (nothing was written)`, { cause: error });
+/** ERR_FILE_CHANGED from the copier or the checks, told as the caller sees it: the output was not written. */
+function withNothingWritten(error: unknown): unknown {
+  if (error instanceof Error && (error as { code?: unknown }).code === "ERR_FILE_CHANGED" && !/nothing was written/.test(error.message)) {
+    error.message += "; nothing was written";
+  }
+  return error;
 }
 
 /** Groups copy ranges by source file, keeping order, with bytes before each group. */
@@ -379,19 +373,5 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
   let done = 0;
   while (done < bytes.length) {
     done += writeSync(fd, bytes, done, bytes.length - done, position + done);
-  }
-}
-
-/** Makes the rename durable. Not possible on Windows, where it is skipped. */
-function fsyncDirectory(dir: string): void {
-  if (process.platform === "win32") return;
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, "r");
-    fsyncSync(fd);
-  } catch {
-    // some filesystems refuse fsync on directories; the data itself is synced
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -27,6 +27,8 @@ export interface ScoreOptions {
   skip?: readonly number[];
   signal?: AbortSignal;
   onProgress?: (progress: EngineProgress) => void;
+  /** Windows (ctx) longer than the model's training context are refused unless this is set. */
+  allowLongContext?: boolean;
 }
 
 export interface ScoreResult {
@@ -81,8 +83,15 @@ export async function scoreModel(model: Model, calibration: CalibrationText | st
   const metric = options.metric ?? "bi";
   const span = options.span ?? 1;
   if (!METRICS.includes(metric)) throw new ShortgptError("ERR_INVALID_ARG", `unknown metric '${metric}': use ${METRICS.join(", ")}`);
-  if (!Number.isInteger(span) || span < 1 || span >= model.blockCount) {
-    throw new ShortgptError("ERR_INVALID_ARG", `span must be between 1 and ${model.blockCount - 1}, got ${span}`);
+  // Span n compares x_i with x_{i+n}: n = blockCount (x_0 with the last state) is the longest there is.
+  if (!Number.isInteger(span) || span < 1 || span > model.blockCount) {
+    throw new ShortgptError("ERR_INVALID_ARG", `span must be between 1 and ${model.blockCount}, got ${span}`);
+  }
+  if (!options.allowLongContext && ctx > model.contextLength) {
+    throw new ShortgptError(
+      "ERR_CONTEXT_LENGTH",
+      `windows of ${ctx} tokens are longer than the ${model.contextLength}-token context ${model.path} was trained on: use --ctx ${model.contextLength} or less, or --force-context (allowLongContext)`,
+    );
   }
   const text = typeof calibration === "string" ? { text: calibration, sources: ["text"] } : calibration;
   if (!text || typeof text.text !== "string") throw new ShortgptError("ERR_INVALID_ARG", "model.score: the calibration text must be a string or { text, sources }");
@@ -99,6 +108,7 @@ export async function scoreModel(model: Model, calibration: CalibrationText | st
       ...(options.skip ? { skip: options.skip } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.allowLongContext ? { allowLongContext: true } : {}),
     });
   } finally {
     release();

@@ -10,6 +10,14 @@
  * (byte 0x20 is "Ġ", ...). That encoding is a bijection on bytes, so we undo
  * it once at load time and work on raw bytes: merges become pairs of piece
  * ids, and nothing is encoded per word. Words repeat, so results are cached.
+ *
+ * A giant word (text without spaces or punctuation: 100 MB of it once needed
+ * gigabytes of merge state) is merged in chunks, exactly: a segmentation is
+ * what the whole-word merge loop gives if and only if every adjacent pair of
+ * its pieces is "compatible" (merging the two pieces' bytes alone gives those
+ * two pieces back). Within a chunk every pair is compatible, so only the
+ * pair at each cut is checked; where it is not, the cut moves back one piece
+ * and the chunk is merged again (see encodeLongWord for why this is exact).
  */
 import { MergeQueue } from "./heap.js";
 import { Segments, SplitText, type Splitter } from "./split.js";
@@ -115,12 +123,9 @@ export class BpeTokenizer {
   // Scratch space, grown as needed.
   private cps: Uint32Array = new Uint32Array(1024);
   private wordBytes = new Uint8Array(256);
-  private piece = new Int32Array(256);
-  private prev = new Int32Array(256);
-  private next = new Int32Array(256);
-  private start = new Int32Array(256);
-  private alive = new Uint8Array(256);
-  private readonly queue = new MergeQueue();
+  /** The merge state of a word or chunk, and a small one for the compatibility checks. */
+  private readonly main = new MergeState();
+  private readonly probe = new MergeState();
   private segA = new Segments();
   private segB = new Segments();
 
@@ -231,11 +236,16 @@ export class BpeTokenizer {
 
   /** Appends the tokens of one word, given as code points [from, to). */
   private encodeWord(cps: Uint32Array, from: number, to: number, out: number[]): void {
-    // UTF-8 bytes of the word.
-    if (this.wordBytes.length < (to - from) * 4) this.wordBytes = new Uint8Array((to - from) * 8);
-    const bytes = this.wordBytes;
+    // UTF-8 bytes of the word (sized exactly: a giant word must not cost 8 bytes a character here).
     let n = 0;
-    for (let i = from; i < to; i++) n = encodeCodepoint(cps[i]!, bytes, n);
+    for (let i = from; i < to; i++) {
+      const cp = cps[i]!;
+      n += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    }
+    if (this.wordBytes.length < n) this.wordBytes = new Uint8Array(Math.max(n, Math.min(2 * this.wordBytes.length, 1 << 20)));
+    const bytes = this.wordBytes;
+    let at = 0;
+    for (let i = from; i < to; i++) at = encodeCodepoint(cps[i]!, bytes, at);
 
     if (this.ignoreMerges) {
       const whole = this.rawTokens.find(bytes, 0, n);
@@ -244,22 +254,107 @@ export class BpeTokenizer {
         return;
       }
     }
-    if (this.piece.length < n) this.growSymbols(n);
-    const piece = this.piece;
-    const prev = this.prev;
-    const next = this.next;
-    const start = this.start;
-    const alive = this.alive;
+    if (n <= LONG_WORD_BYTES) {
+      this.merge(this.main, bytes, 0, n);
+      for (let i = 0; i >= 0; i = this.main.next[i]!) this.emit(this.main, bytes, 0, n, i, out);
+      return;
+    }
+    this.encodeLongWord(bytes, n, out);
+  }
+
+  /**
+   * A word of more than LONG_WORD_BYTES bytes, merged chunk by chunk with the
+   * same result as the whole-word merge loop.
+   *
+   * Why this is exact: call two adjacent pieces x, y compatible when merging
+   * the bytes of x and y alone ends in x, y. The merge loop always takes the
+   * pair with the smallest (rank, position) and a pair's rank depends only on
+   * its two pieces, so (1) every adjacent pair in the loop's result is
+   * compatible (whether the two can merge is decided by merges inside them:
+   * others only wait), and (2) a segmentation into such pieces whose adjacent
+   * pairs are all compatible is the loop's result (the first merge across a
+   * boundary in the whole-word loop would also happen in that pair's own
+   * loop, which runs the same merges inside the two pieces in the same
+   * order). Each chunk's result is compatible inside; at a cut the last
+   * piece kept and the chunk's first piece are checked, and when they are
+   * not compatible the last piece is taken back and the chunk merged again
+   * from its start. Pieces taken back too far (beyond the kept history) make
+   * the word go through the whole-word loop instead.
+   */
+  private encodeLongWord(bytes: Uint8Array, n: number, out: number[]): void {
+    const outStart = out.length;
+    const kept = this.kept;
+    kept.clear();
+    let dropped = false;
+    let s = 0;
+    while (s < n) {
+      const e = Math.min(n, s + LONG_WORD_BYTES);
+      const st = this.main;
+      this.merge(st, bytes, s, e);
+      if (kept.size > 0) {
+        const xStart = kept.start[kept.size - 1]!;
+        const yEnd = st.next[0]! >= 0 ? s + st.next[0]! : e;
+        if (!this.compatible(bytes, xStart, s, yEnd)) {
+          out.length = kept.outLength[kept.size - 1]!;
+          kept.size--;
+          s = xStart;
+          if (kept.size === 0 && dropped) {
+            // The history needed to keep checking is gone: merge the word whole.
+            out.length = outStart;
+            this.merge(this.main, bytes, 0, n);
+            for (let i = 0; i >= 0; i = this.main.next[i]!) this.emit(this.main, bytes, 0, n, i, out);
+            return;
+          }
+          continue;
+        }
+      }
+      for (let i = 0; i >= 0; i = st.next[i]!) {
+        if (kept.size === kept.start.length) dropped = kept.dropOldestHalf() || dropped;
+        kept.start[kept.size] = s + i;
+        kept.outLength[kept.size] = out.length;
+        kept.size++;
+        this.emit(st, bytes, s, e, i, out);
+      }
+      s = e;
+    }
+  }
+
+  /** Whether pieces bytes[xStart, split) and bytes[split, yEnd) stay two pieces when merged alone. */
+  private compatible(bytes: Uint8Array, xStart: number, split: number, yEnd: number): boolean {
+    const st = this.probe;
+    this.merge(st, bytes, xStart, yEnd);
+    const second = st.next[0]!;
+    return second === split - xStart && st.next[second]! === -1;
+  }
+
+  /** Appends the token(s) of the final symbol starting at i (relative to from) of a merge of bytes[from, to). */
+  private emit(st: MergeState, bytes: Uint8Array, from: number, to: number, i: number, out: number[]): void {
+    const token = this.pieceToken[st.piece[i]!]!;
+    if (token >= 0) {
+      out.push(token);
+      return;
+    }
+    const end = st.next[i]! >= 0 ? from + st.next[i]! : to;
+    for (let j = from + i; j < end; j++) for (const id of this.byteFallback[bytes[j]!]!) out.push(id);
+  }
+
+  /**
+   * The merge loop over bytes[from, to): afterwards the final symbols are
+   * st.piece[i] for i = 0, st.next[0], ... (-1 ends), i being the symbol's
+   * first byte relative to `from`.
+   */
+  private merge(st: MergeState, bytes: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    st.ensure(n);
+    const { piece, prev, next } = st;
     for (let i = 0; i < n; i++) {
-      piece[i] = bytes[i]!;
+      piece[i] = bytes[from + i]!;
       prev[i] = i - 1;
       next[i] = i + 1 < n ? i + 1 : -1;
-      start[i] = i;
-      alive[i] = 1;
     }
 
     const pairs = this.pairs;
-    const queue = this.queue;
+    const queue = st.queue;
     queue.clear();
     const tryPair = (l: number, r: number) => {
       if (l < 0 || r < 0) return;
@@ -275,34 +370,60 @@ export class BpeTokenizer {
       const pr = queue.topPayload(2);
       const merged = queue.topPayload(3);
       queue.pop();
-      // Stale entry: one side was merged away or has grown since it was queued.
-      if (!alive[l] || !alive[r] || piece[l] !== pl || piece[r] !== pr) continue;
+      // Stale entry: one side was merged away (piece -1) or has grown since it was queued.
+      if (piece[l] !== pl || piece[r] !== pr) continue;
       piece[l] = merged;
-      alive[r] = 0;
+      piece[r] = -1;
       const after = next[r]!;
       next[l] = after;
       if (after >= 0) prev[after] = l;
       tryPair(prev[l]!, l);
       tryPair(l, after);
     }
-
-    for (let i = 0; i >= 0; i = next[i]!) {
-      const token = this.pieceToken[piece[i]!]!;
-      if (token >= 0) {
-        out.push(token);
-        continue;
-      }
-      const end = next[i]! >= 0 ? start[next[i]!]! : n;
-      for (let j = start[i]!; j < end; j++) for (const id of this.byteFallback[bytes[j]!]!) out.push(id);
-    }
   }
 
-  private growSymbols(n: number): void {
+  private readonly kept = new KeptPieces();
+}
+
+/** Words longer than this are merged in chunks of this size (encodeLongWord). */
+const LONG_WORD_BYTES = 1 << 16;
+
+/** Per-symbol state of one merge run: piece ids (-1 once merged away) and the doubly linked list. */
+class MergeState {
+  piece = new Int32Array(256);
+  prev = new Int32Array(256);
+  next = new Int32Array(256);
+  readonly queue = new MergeQueue();
+
+  ensure(n: number): void {
+    if (this.piece.length >= n) return;
     const size = Math.max(n, this.piece.length * 2);
     this.piece = new Int32Array(size);
     this.prev = new Int32Array(size);
     this.next = new Int32Array(size);
-    this.start = new Int32Array(size);
-    this.alive = new Uint8Array(size);
+  }
+}
+
+/**
+ * The pieces of a long word already emitted, newest last: where each starts
+ * and how long `out` was before its tokens, so a piece can be taken back.
+ * Bounded: the oldest half is forgotten when full.
+ */
+class KeptPieces {
+  start = new Int32Array(1 << 16);
+  outLength = new Int32Array(1 << 16);
+  size = 0;
+
+  clear(): void {
+    this.size = 0;
+  }
+
+  /** Forgets the oldest half; returns true (something was forgotten). */
+  dropOldestHalf(): boolean {
+    const half = this.size >> 1;
+    this.start.copyWithin(0, half, this.size);
+    this.outLength.copyWithin(0, half, this.size);
+    this.size -= half;
+    return true;
   }
 }

@@ -18,6 +18,12 @@
  * Symbols are byte ranges of the text; a pair's text is found in the
  * vocabulary through the composable hash (token-table.ts), so a merge never
  * copies or rehashes bytes.
+ *
+ * A word that is still huge (text without spaces: CJK, a base64 blob) is
+ * merged in chunks with the exact compatibility check at each cut that
+ * bpe.ts's encodeLongWord explains: the merge loop here has the same shape
+ * (the best pair by a key that depends only on its two pieces, ties to the
+ * leftmost), so the same argument holds.
  */
 import { ShortgptError } from "../errors.js";
 import { MergeQueue } from "./heap.js";
@@ -47,13 +53,12 @@ export class SpmTokenizer {
   private readonly bridges: readonly Bridge[] | undefined;
   private readonly cache = new WordCache();
 
-  private start = new Int32Array(1024);
-  private size = new Int32Array(1024);
-  private prev = new Int32Array(1024);
-  private next = new Int32Array(1024);
-  private hash = new Int32Array(1024);
-  private power = new Int32Array(1024);
-  private readonly queue = new MergeQueue(1024);
+  /** The merge state of a word or chunk, and a small one for the compatibility checks. */
+  private readonly main = new SpmMergeState();
+  private readonly probe = new SpmMergeState();
+  /** Pieces of a long word already emitted: where each starts and how long `out` was before it. */
+  private keptStart = new Int32Array(1 << 16);
+  private keptOut = new Int32Array(1 << 16);
 
   constructor(private readonly vocab: Vocab) {
     const enc = new TextEncoder();
@@ -120,15 +125,99 @@ export class SpmTokenizer {
     this.cache.add(h, text, from, to, out, first);
   }
 
-  /** The merge loop over text[from, to). */
+  /** The tokens of text[from, to): merged whole, or in chunks when it is long. */
   private encodeRange(text: Uint8Array, from: number, to: number, out: number[]): void {
+    if (to === from) return;
+    if (to - from <= LONG_WORD_BYTES) {
+      this.merge(this.main, text, from, to);
+      for (let i = 0; i >= 0; i = this.main.next[i]!) this.emit(this.main, text, i, out);
+      return;
+    }
+    // Chunks of LONG_WORD_BYTES (ending on a character boundary); at each cut
+    // the last piece kept and the chunk's first piece must be compatible,
+    // else the last piece is taken back and the chunk merged again from its
+    // start (exact: see bpe.ts, encodeLongWord).
+    const outStart = out.length;
+    let kept = 0;
+    let dropped = false;
+    let s = from;
+    while (s < to) {
+      let e = Math.min(to, s + LONG_WORD_BYTES);
+      while (e < to && (text[e]! & 0xc0) === 0x80) e++; // never inside a character
+      const st = this.main;
+      this.merge(st, text, s, e);
+      if (kept > 0) {
+        const xStart = this.keptStart[kept - 1]!;
+        const yEnd = st.next[0]! >= 0 ? st.start[st.next[0]!]! : e;
+        if (!this.compatible(text, xStart, s, yEnd)) {
+          out.length = this.keptOut[--kept]!;
+          s = xStart;
+          if (kept === 0 && dropped) {
+            // The history needed to keep checking is gone: merge the range whole.
+            out.length = outStart;
+            this.merge(this.main, text, from, to);
+            for (let i = 0; i >= 0; i = this.main.next[i]!) this.emit(this.main, text, i, out);
+            return;
+          }
+          continue;
+        }
+      }
+      for (let i = 0; i >= 0; i = st.next[i]!) {
+        if (kept === this.keptStart.length) {
+          // Forget the oldest half of the history.
+          const half = kept >> 1;
+          this.keptStart.copyWithin(0, half, kept);
+          this.keptOut.copyWithin(0, half, kept);
+          kept -= half;
+          dropped = true;
+        }
+        this.keptStart[kept] = st.start[i]!;
+        this.keptOut[kept] = out.length;
+        kept++;
+        this.emit(st, text, i, out);
+      }
+      s = e;
+    }
+  }
+
+  /** Whether pieces text[xStart, split) and text[split, yEnd) stay two pieces when merged alone. */
+  private compatible(text: Uint8Array, xStart: number, split: number, yEnd: number): boolean {
+    const st = this.probe;
+    this.merge(st, text, xStart, yEnd);
+    const second = st.next[0]!;
+    return second >= 0 && st.start[second] === split && st.next[second]! === -1;
+  }
+
+  /** Appends the token of final symbol i (or its byte tokens when it is not a token). */
+  private emit(st: SpmMergeState, text: Uint8Array, i: number, out: number[]): void {
+    const id = this.vocab.table.findHashed(st.hash[i]!, text, st.start[i]!, st.size[i]!);
+    if (id >= 0) {
+      out.push(id);
+      return;
+    }
+    for (let j = st.start[i]!; j < st.start[i]! + st.size[i]!; j++) {
+      const byteId = this.byteToken[text[j]!]!;
+      if (byteId < 0) {
+        throw new ShortgptError(
+          "ERR_TOKENIZER_NO_BYTE_TOKEN",
+          `the vocabulary has no token for byte 0x${text[j]!.toString(16).padStart(2, "0")} (neither <0xXX> nor the raw byte); llama.cpp fails here too`,
+        );
+      }
+      out.push(byteId);
+    }
+  }
+
+  /**
+   * The merge loop over text[from, to): afterwards the final symbols are
+   * i = 0, st.next[0], ... (-1 ends), each the bytes [st.start[i], + st.size[i]).
+   */
+  private merge(st: SpmMergeState, text: Uint8Array, from: number, to: number): void {
     const length = to - from;
-    if (length === 0) return;
-    if (this.start.length < length) this.grow(length);
-    const { start, size, prev, next, hash, power } = this;
+    st.ensure(length);
+    const { start, size, prev, next, hash, power } = st;
     const table = this.vocab.table;
     const scores = this.vocab.scores;
-    const queue = this.queue;
+    const queue = st.queue;
     queue.clear();
 
     // One symbol per UTF-8 character (by the lead byte's announced length).
@@ -174,27 +263,24 @@ export class SpmTokenizer {
       tryPair(prev[l]!, l);
       tryPair(l, after);
     }
-
-    for (let i = 0; i >= 0; i = next[i]!) {
-      const id = table.findHashed(hash[i]!, text, start[i]!, size[i]!);
-      if (id >= 0) {
-        out.push(id);
-        continue;
-      }
-      for (let j = start[i]!; j < start[i]! + size[i]!; j++) {
-        const byteId = this.byteToken[text[j]!]!;
-        if (byteId < 0) {
-          throw new ShortgptError(
-            "ERR_TOKENIZER_NO_BYTE_TOKEN",
-            `the vocabulary has no token for byte 0x${text[j]!.toString(16).padStart(2, "0")} (neither <0xXX> nor the raw byte); llama.cpp fails here too`,
-          );
-        }
-        out.push(byteId);
-      }
-    }
   }
+}
 
-  private grow(n: number): void {
+/** Words longer than this many bytes are merged in chunks of about this size. */
+const LONG_WORD_BYTES = 1 << 16;
+
+/** Per-symbol state of one merge run (symbols by character index; size 0 once merged away). */
+class SpmMergeState {
+  start = new Int32Array(1024);
+  size = new Int32Array(1024);
+  prev = new Int32Array(1024);
+  next = new Int32Array(1024);
+  hash = new Int32Array(1024);
+  power = new Int32Array(1024);
+  readonly queue = new MergeQueue(1024);
+
+  ensure(n: number): void {
+    if (this.start.length >= n) return;
     const cap = Math.max(n, this.start.length * 2);
     this.start = new Int32Array(cap);
     this.size = new Int32Array(cap);

@@ -29,7 +29,7 @@ import { ARCH_CASES, buildArchModel, TOKENS, VOCAB } from "./helpers/arch-models
 import { cudaAddon, gpuSkipReason, nativeEngine, type NativeEngineOptions } from "./helpers/cuda-addon.js";
 import { GEMMA3_PATH, SHARED_DATA, SMOLLM2_PATH, STORIES_PATH } from "./helpers/data.js";
 import { logSoftmaxAt } from "./helpers/logit-rows.js";
-import { seededFloats, writeTinyModel, type TinyTensor } from "./helpers/tiny-model.js";
+import { llamaTensors, seededFloats, writeTinyModel, type TinyTensor } from "./helpers/tiny-model.js";
 import { randomBlocks } from "../scripts/gpu-check/cuda-kernels.mjs";
 
 // SHORTGPT_CUDA_TEST_DRY_RUN=1 runs the comparisons with a second CPU engine in place of the GPU,
@@ -174,6 +174,41 @@ async function compareModel(path: string, ids: number[], windows: number[][], op
   }
 }
 
+/** The small llama model of the weight-format checks: 4 blocks, E 256, GQA 4:2, FF 512, vocab 384. */
+const FORMAT_MODEL = { embd: 256, heads: 4, headsKv: 2, ff: 512, vocab: 384, blocks: 4 };
+const FORMATS = ["F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"];
+
+/** That model with every matrix in `fmt` (seeded by its index in FORMATS); returns its path. */
+function buildFormatModel(fmt: string, fi: number): string {
+  const { embd: E, heads: HEADS, headsKv: KV, ff: FF, vocab: V, blocks: BLOCKS } = FORMAT_MODEL;
+  let seed = 1000 + fi * 100;
+  // Random codes with scales that keep every weight within about 2/sqrt(fan-in), so the
+  // activations stay sane in every format.
+  const q = (name: string, nIn: number, nOut: number): TinyTensor => {
+    const w = randomBlocks(fmt, nOut, nIn, seed++, false, 2 / Math.sqrt(nIn));
+    return { name, dims: [nIn, nOut], data: { type: w.type, bytes: w.bytes } };
+  };
+  const ones = (name: string, n: number): TinyTensor => ({ name, dims: [n], data: new Float32Array(n).fill(1) });
+  const tensors: TinyTensor[] = [{ name: "token_embd.weight", dims: [E, V], data: seededFloats(E * V, 5, 1) }];
+  for (let b = 0; b < BLOCKS; b++) {
+    tensors.push(
+      ones(`blk.${b}.attn_norm.weight`, E),
+      q(`blk.${b}.attn_q.weight`, E, E),
+      q(`blk.${b}.attn_k.weight`, E, (E / HEADS) * KV),
+      q(`blk.${b}.attn_v.weight`, E, (E / HEADS) * KV),
+      q(`blk.${b}.attn_output.weight`, E, E),
+      ones(`blk.${b}.ffn_norm.weight`, E),
+      q(`blk.${b}.ffn_gate.weight`, E, FF),
+      q(`blk.${b}.ffn_up.weight`, E, FF),
+      q(`blk.${b}.ffn_down.weight`, FF, E),
+    );
+  }
+  tensors.push(ones("output_norm.weight", E), q("output.weight", E, V));
+  const path = join(dir, `llama-${fmt}.gguf`);
+  writeTinyModel(path, { embd: E, vocab: V, blocks: BLOCKS, heads: HEADS, headsKv: KV, ff: FF, tensors });
+  return path;
+}
+
 function syntheticIds(n: number, vocab: number, seed: number): number[] {
   return Array.from({ length: n }, (_, i) => (i === 0 ? 1 : 3 + ((i * 7919 + seed * 104729) % (vocab - 3))));
 }
@@ -195,35 +230,10 @@ describe.skipIf(reason !== null)(`CUDA vs CPU backend${reason ? ` (skipped: ${re
   });
 
   describe("every weight format on a small llama model (f16 GEMMs vs the CPU's q8 activations)", () => {
-    const E = 256, HEADS = 4, KV = 2, FF = 512, V = 384, BLOCKS = 4;
-    const formats = ["F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"];
-    for (const [fi, fmt] of formats.entries()) {
+    for (const [fi, fmt] of FORMATS.entries()) {
       it(fmt, async () => {
-        let seed = 1000 + fi * 100;
-        // Random codes with scales that keep every weight within about 2/sqrt(fan-in), so the
-        // activations stay sane in every format.
-        const q = (name: string, nIn: number, nOut: number): TinyTensor => {
-          const w = randomBlocks(fmt, nOut, nIn, seed++, false, 2 / Math.sqrt(nIn));
-          return { name, dims: [nIn, nOut], data: { type: w.type, bytes: w.bytes } };
-        };
-        const ones = (name: string, n: number): TinyTensor => ({ name, dims: [n], data: new Float32Array(n).fill(1) });
-        const tensors: TinyTensor[] = [{ name: "token_embd.weight", dims: [E, V], data: seededFloats(E * V, 5, 1) }];
-        for (let b = 0; b < BLOCKS; b++) {
-          tensors.push(
-            ones(`blk.${b}.attn_norm.weight`, E),
-            q(`blk.${b}.attn_q.weight`, E, E),
-            q(`blk.${b}.attn_k.weight`, E, (E / HEADS) * KV),
-            q(`blk.${b}.attn_v.weight`, E, (E / HEADS) * KV),
-            q(`blk.${b}.attn_output.weight`, E, E),
-            ones(`blk.${b}.ffn_norm.weight`, E),
-            q(`blk.${b}.ffn_gate.weight`, E, FF),
-            q(`blk.${b}.ffn_up.weight`, E, FF),
-            q(`blk.${b}.ffn_down.weight`, FF, E),
-          );
-        }
-        tensors.push(ones("output_norm.weight", E), q("output.weight", E, V));
-        const path = join(dir, `llama-${fmt}.gguf`);
-        writeTinyModel(path, { embd: E, vocab: V, blocks: BLOCKS, heads: HEADS, headsKv: KV, ff: FF, tensors });
+        const path = buildFormatModel(fmt, fi);
+        const V = FORMAT_MODEL.vocab;
         const ids = syntheticIds(TOKENS, V, 7);
         const windows = [0, 1, 2].map((s) => syntheticIds(64, V, s + 9));
         // The CPU rounds matmul inputs to 8-bit blocks like llama.cpp, the GPU to f16 (8 times
@@ -264,6 +274,74 @@ describe.skipIf(reason !== null)(`CUDA vs CPU backend${reason ? ` (skipped: ${re
       } finally {
         resident.close();
         streamed.close();
+      }
+    });
+
+    // f32 weights never touch the dequantization stream; quantized ones are decoded there, from a
+    // slot the copy stream fills: this is what checks the events between the three streams (a
+    // slot overwritten while a slice is still being decoded from it gives different bits).
+    // Decoding restreams every block per token and runs the mat-vec kernels on the slots.
+    it("quantized weights (decoded on the second stream) and decoding give the resident result bit for bit", async () => {
+      const fmt = "Q4_K";
+      const path = buildFormatModel(fmt, FORMATS.indexOf(fmt));
+      const V = FORMAT_MODEL.vocab;
+      const ids = Int32Array.from(syntheticIds(TOKENS, V, 11));
+      const rows = Int32Array.from(ids, (_, i) => i);
+      const skip = new Uint8Array(FORMAT_MODEL.blocks);
+      const resident = gpuEngine(path);
+      const streamed = gpuEngine(path, { maxResidentBlocks: 1 } as NativeEngineOptions);
+      try {
+        const si = streamed.info as unknown as { device: { residentBlocks: number; streamedBlocks: number } };
+        expect(si.device.streamedBlocks).toBe(FORMAT_MODEL.blocks - 1);
+        const a = await resident.logits(ids, rows, skip);
+        for (let pass = 0; pass < 2; pass++) {
+          const b = await streamed.logits(ids, rows, skip);
+          for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) throw new Error(`pass ${pass}, logit ${i}: resident ${a[i]}, streamed ${b[i]}`);
+        }
+        const prompt = ids.subarray(0, 12);
+        const ga = await resident.generate(prompt, 12, new Int32Array(0), skip, 1 << 20, true);
+        const gb = await streamed.generate(prompt, 12, new Int32Array(0), skip, 1 << 20, true);
+        expect(Array.from(gb.tokens)).toEqual(Array.from(ga.tokens));
+        for (let i = 0; i < ga.logits!.length; i++) {
+          if (ga.logits![i] !== gb.logits![i]) throw new Error(`decoded logit ${i}: resident ${ga.logits![i]}, streamed ${gb.logits![i]}`);
+        }
+      } finally {
+        resident.close();
+        streamed.close();
+      }
+    });
+  });
+
+  describe("non-finite weights", () => {
+    // The GPU checks its hidden state after every block like the CPU (a NaN row must not count
+    // as an unchanged one in the hooks, nor an f16 overflow pass silently).
+    it("NaN in block 2's FFN: logits, hidden stats and decoding fail with ERR_NON_FINITE naming block 2", async () => {
+      const base = { embd: 32, vocab: 64, blocks: 4, heads: 4, headsKv: 2, ff: 48 };
+      const tensors = llamaTensors(base, 3).map((t) =>
+        t.name === "blk.2.ffn_down.weight" ? { ...t, data: new Float32Array((t.data as Float32Array).length).fill(Number.NaN) } : t,
+      );
+      const path = join(dir, "nan-block2.gguf");
+      writeTinyModel(path, { ...base, tensors });
+      const gpu = gpuEngine(path);
+      try {
+        const ids = Int32Array.from({ length: 40 }, (_, i) => (i * 7) % base.vocab);
+        const skip = new Uint8Array(base.blocks);
+        const calls: [string, () => Promise<unknown>][] = [
+          ["logits", () => gpu.logits(ids, Int32Array.of(39), skip)],
+          ["hiddenStats", () => gpu.hiddenStats(ids, Int32Array.of(30, 10), Int32Array.of(1), skip)],
+          ["generate", () => gpu.generate(ids.subarray(0, 8), 4, new Int32Array(0), skip, 1 << 20, false)],
+        ];
+        for (const [name, call] of calls) {
+          const err = (await call().then(() => undefined, (e: unknown) => e)) as (Error & { code: string }) | undefined;
+          expect(err, `${name} should fail`).toBeDefined();
+          expect(err!.code, name).toBe("ERR_NON_FINITE");
+          expect(err!.message, name).toMatch(/after block 2 /);
+        }
+        // The engine stays usable: without the broken block every logit is finite.
+        const clean = await gpu.logits(ids, Int32Array.of(39), Uint8Array.of(0, 0, 1, 0));
+        expect(clean.every((v) => Number.isFinite(v))).toBe(true);
+      } finally {
+        gpu.close();
       }
     });
   });

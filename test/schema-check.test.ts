@@ -36,7 +36,7 @@ const spoilers: [string, (d: Doc) => void][] = [
   ["blockCount a string", (d) => (d.blockCount = "3")],
   ["missing order", (d) => delete (d as Record<string, unknown>).order],
   ["extra property", (d) => (d.extra = true)],
-  ["extra property named constructor", (d) => (d.constructor = 1)],
+  ["extra property named constructor", (d) => ((d as Record<string, unknown>)["constructor"] = 1)],
   ["bi above 2", (d) => (d.layers[0]!.bi = 2.5)],
   ["bi null", (d) => (d.layers[0]!.bi = null)],
   ["angular null (allowed)", (d) => (d.layers[0]!.angular = null)],

@@ -141,15 +141,30 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a, cons
   }
 }
 
+// Dynamic shared memory of the kernel for head sizes dk and dv.
+constexpr size_t attention_smem(int dk, int dv) {
+  return sizeof(float) * (static_cast<size_t>(kAttnRows) * dk + static_cast<size_t>(kKeys) * (dk + 1) +
+                          static_cast<size_t>(kKeys) * dv);
+}
+
 template <bool kF16, int kDimsPerLane>
 void launch(const AttnArgs& a, const AttnTile* tiles, int n_tiles, cudaStream_t s) {
-  const size_t smem = sizeof(float) * (static_cast<size_t>(kAttnRows) * a.head_dim_k +
-                                       static_cast<size_t>(kKeys) * (a.head_dim_k + 1) +
-                                       static_cast<size_t>(kKeys) * a.head_dim_v);
-  // Beyond 48 KiB of dynamic shared memory a kernel must opt in (sm_70+).
-  check(cudaFuncSetAttribute(attention_kernel<kF16, kDimsPerLane>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(smem)),
-        "attention: shared memory size");
+  const size_t smem = attention_smem(a.head_dim_k, a.head_dim_v);
+  // Beyond 48 KiB of dynamic shared memory a kernel must opt in (sm_70+). The
+  // limit is a property of the function, shared by every engine in the
+  // process: it is set to what the largest heads this instantiation takes
+  // need (98 KiB at most, within every built architecture's 99 KiB), never to
+  // this call's size, so an engine with smaller heads on another thread cannot
+  // lower it between this call's setting and its launch.
+  constexpr size_t kMaxSmem = attention_smem(kAttnMaxHeadDim, 32 * kDimsPerLane);
+  static_assert(kMaxSmem <= 99 * 1024, "sm_86 / sm_89 take at most 99 KiB of shared memory per block");
+  if (cudaFuncSetAttribute(attention_kernel<kF16, kDimsPerLane>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(kMaxSmem)) != cudaSuccess) {
+    cudaGetLastError();  // a device with less shared memory: this call's own size
+    check(cudaFuncSetAttribute(attention_kernel<kF16, kDimsPerLane>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(smem)),
+          "attention: shared memory size");
+  }
   const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(a.n_head));
   attention_kernel<kF16, kDimsPerLane><<<grid, kWarps * 32, smem, s>>>(a, tiles);
   check_launch("attention");

@@ -167,7 +167,10 @@ CublasLibrary::~CublasLibrary() {
 void check_cublas(const CublasApi& api, cublasStatus_t status, const char* what) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
   const char* s = api.status_string ? api.status_string(status) : nullptr;
-  throw NativeError("ERR_CUDA", std::string(what) + ": cuBLAS status " + std::to_string(static_cast<int>(status)) +
+  // cublasCreate and the GEMMs allocate device memory (handle, workspace): a
+  // full device is the same condition as a failed cudaMalloc.
+  const char* code = status == CUBLAS_STATUS_ALLOC_FAILED ? "ERR_CUDA_OUT_OF_MEMORY" : "ERR_CUDA";
+  throw NativeError(code, std::string(what) + ": cuBLAS status " + std::to_string(static_cast<int>(status)) +
                                     (s ? std::string(" (") + s + ")" : std::string()));
 }
 

@@ -29,7 +29,7 @@ namespace shortgpt::cuda {
 
 // The subset of cublas_api.h the backend calls.
 using cublasHandle_t = struct cublasContext*;
-enum cublasStatus_t : int { CUBLAS_STATUS_SUCCESS = 0 };
+enum cublasStatus_t : int { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_ALLOC_FAILED = 3 };
 enum cublasOperation_t : int { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
 enum cublasMath_t : int { CUBLAS_DEFAULT_MATH = 0, CUBLAS_PEDANTIC_MATH = 2 };
 enum cublasComputeType_t : int { CUBLAS_COMPUTE_32F = 68 };
@@ -73,7 +73,8 @@ class CublasLibrary {
 // The places tried for a user path ("" = none), in order (for tests and messages).
 std::vector<std::string> cublas_candidates(const std::string& user_path);
 
-// Throws NativeError ERR_CUDA "<what>: <cuBLAS status>" when status is not success.
+// Throws NativeError ERR_CUDA "<what>: <cuBLAS status>" when status is not
+// success (ERR_CUDA_OUT_OF_MEMORY when cuBLAS could not allocate).
 void check_cublas(const CublasApi& api, cublasStatus_t status, const char* what);
 
 }  // namespace shortgpt::cuda

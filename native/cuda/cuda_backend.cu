@@ -40,6 +40,16 @@ DeviceMatrix shape_of(const Matrix& m) {
   return d;
 }
 
+// Throws ERR_UNSUPPORTED_TYPE naming the tensor unless the CUDA kernels
+// decode its type. The CPU's list is the same today; checking the device's own
+// list keeps a type added to the CPU alone from failing mid-run here.
+void require_device_type(const Matrix& m) {
+  if (device_type_supported(m.w.type)) return;
+  cpu::require_supported_weight(m.w.type, m.name);  // the CPU's message for a type nobody reads
+  throw NativeError("ERR_UNSUPPORTED_TYPE", "tensor " + m.name + " has type " + std::to_string(m.w.type) +
+                                                ", which the CUDA kernels cannot read: use device 'cpu'");
+}
+
 int64_t matrix_bytes(const Matrix& m) { return m.present() ? static_cast<int64_t>(m.w.row_bytes) * m.w.n_out : 0; }
 
 // The KV cache in device memory: per kept block, K and V rows of one
@@ -163,6 +173,14 @@ DeviceBlock BlockLayout::bind(const uint8_t* base) const {
 
 CudaBackend::CudaBackend(const ModelConfig& config, const ModelWeights& weights, const CudaBackendOptions& options)
     : config_(config), weights_(weights), kv_f16_(options.kv_f16) {
+  // What the attention kernel takes, refused before any device work rather than
+  // at the first block of the first call.
+  if (config_.head_dim_k > kAttnMaxHeadDim || config_.head_dim_v > kAttnMaxHeadDim) {
+    throw NativeError("ERR_UNSUPPORTED_MODEL", "the CUDA attention takes head sizes up to " +
+                                                   std::to_string(kAttnMaxHeadDim) + "; this model's are " +
+                                                   std::to_string(config_.head_dim_k) + " (K) and " +
+                                                   std::to_string(config_.head_dim_v) + " (V): use device 'cpu'");
+  }
   try {
     init_device(options);
     // Every tensor's type must be one the kernels decode (the CPU's list).
@@ -278,7 +296,7 @@ BlockLayout CudaBackend::layout_block(int layer) const {
   };
   auto mat = [&](const Matrix& m, BlockLayout::MatrixRef& ref) {
     if (!m.present()) return;
-    if (!device_type_supported(m.w.type)) cpu::require_supported_weight(m.w.type, m.name);
+    require_device_type(m);
     ref.shape = shape_of(m);
     ref.item = add(m.w.data, matrix_bytes(m));
   };
@@ -317,7 +335,7 @@ void CudaBackend::plan_and_upload(int64_t budget, int64_t work_budget, int max_r
   const Matrix& out = weights_.output();
   const bool tied = out.w.data == emb.w.data;
   for (const Matrix* m : {&emb, &out}) {
-    if (!device_type_supported(m->w.type)) cpu::require_supported_weight(m->w.type, m->name);
+    require_device_type(*m);
   }
   const int64_t emb_bytes = matrix_bytes(emb), out_bytes = tied ? 0 : matrix_bytes(out);
   const int64_t norm_bytes = config_.n_embd * int64_t(sizeof(float));
@@ -406,6 +424,11 @@ void CudaBackend::plan_and_upload(int64_t budget, int64_t work_budget, int max_r
       check(cudaEventCreateWithFlags(&slot_free_[static_cast<size_t>(s)], cudaEventDisableTiming), "cudaEventCreate");
     }
   }
+  // cudaMemcpy from pageable (here: mapped) memory returns once the bytes are
+  // staged, possibly before the DMA to the device is done, and on the legacy
+  // stream, which the backend's non-blocking streams do not wait for: finish
+  // the uploads before any kernel can read the weights.
+  check(cudaDeviceSynchronize(), "upload weights");
   matmul_ = std::make_unique<DeviceMatmul>(*cublas_, stream_, &tally_, wscratch_bytes);
   // Everything but the batch's work buffers and states, allocated now or on first use.
   fixed_bytes_ = tally_.current() + wscratch_bytes + logits_reserve;
@@ -442,16 +465,20 @@ const DeviceBlock& CudaBackend::block(int layer) {
 }
 
 void CudaBackend::release_slot_after_compute(int layer) {
-  if (computing_slot_ < 0) return;
-  const int s = computing_slot_;
-  check(cudaEventRecord(slot_free_[static_cast<size_t>(s)], stream_), "cudaEventRecord");
-  last_slot_ = s;
-  computing_slot_ = -1;
-  // Prefetch the next streamed block into the other slot while this one computes.
+  if (computing_slot_ >= 0) {
+    const int s = computing_slot_;
+    check(cudaEventRecord(slot_free_[static_cast<size_t>(s)], stream_), "cudaEventRecord");
+    last_slot_ = s;
+    computing_slot_ = -1;
+  }
+  // Prefetch the next streamed block, while this one computes, into the slot
+  // this one does not use (after a resident block: the slot block() would
+  // pick, so the first streamed block after the resident ones is staged
+  // ahead too). stage() waits for whatever still reads that slot.
   const int next = layer + 1;
   if (next < config_.n_layer && !resident_[static_cast<size_t>(next)].get() && slot_layer_[0] != next &&
       slot_layer_[1] != next) {
-    stage(next, s == 0 ? 1 : 0);
+    stage(next, last_slot_ == 0 ? 1 : 0);
   }
 }
 
@@ -485,8 +512,12 @@ const float* CudaBackend::rope_table(int layer, int64_t positions, int64_t conte
     r->host->reserve(n);
     DeviceBuffer table(n * config_.rope.n_rot * int64_t(sizeof(float)), &tally_, "RoPE tables");
     check(cudaStreamSynchronize(stream_), "RoPE table upload");  // the old table may still be read
-    check(cudaMemcpy(table.get(), r->host->data(), static_cast<size_t>(n * config_.rope.n_rot) * sizeof(float),
-                     cudaMemcpyHostToDevice),
+    // On the compute stream, so the kernels queued after it see the table: a
+    // plain cudaMemcpy from pageable memory may return before its DMA lands,
+    // and it runs on the legacy stream, which this non-blocking stream does not
+    // wait for.
+    check(cudaMemcpyAsync(table.get(), r->host->data(), static_cast<size_t>(n * config_.rope.n_rot) * sizeof(float),
+                          cudaMemcpyHostToDevice, stream_),
           "RoPE table upload");
     r->table = std::move(table);
     r->positions = n;
@@ -497,12 +528,14 @@ const float* CudaBackend::rope_table(int layer, int64_t positions, int64_t conte
 int64_t CudaBackend::bytes_per_token(int64_t) const {
   const int64_t E = config_.n_embd;
   const int64_t ff = config_.max_ff();
-  const int64_t qkv = config_.max_q_width() + 2 * int64_t(config_.max_kv_width());
-  // xn, o, q/k/v (or fused), attention output, gate, up (2ff fused), h; the
-  // f16 copy of the widest matmul input; a position.
-  const int64_t floats = 2 * E + qkv + config_.max_attn_out() + 4 * ff;
+  const int64_t qw = config_.max_q_width(), kvw = config_.max_kv_width();
+  // What ensure_work allocates per row: xn, o; q_ (sized for a fused QKV
+  // output) and k_, v_ beside it; the attention output; gate, up (2ff fused),
+  // h. Then the f16 copy of the widest matmul input, a position and a share of
+  // an attention tile.
+  const int64_t floats = 2 * E + (qw + 2 * kvw) + 2 * kvw + config_.max_attn_out() + 4 * ff;
   const int64_t halfs = std::max<int64_t>(E, std::max<int64_t>(ff, config_.max_attn_out()));
-  return floats * 4 + halfs * 2 + 4;
+  return floats * 4 + halfs * 2 + 4 + 2 * int64_t(sizeof(AttnTile));
 }
 
 int64_t CudaBackend::bytes_per_state_row() const { return int64_t(config_.n_embd) * int64_t(sizeof(float)); }
@@ -522,6 +555,13 @@ bool CudaBackend::device_info(DeviceInfo& out) const {
 
 void CudaBackend::ensure_work(int64_t T) {
   if (T <= work_rows_) return;
+  // A reserve that fails (out of memory) leaves its buffer empty: until every
+  // buffer holds T rows, claim none, so the next call reserves again instead of
+  // running kernels on a null buffer; and whatever positions or tiles were
+  // uploaded may be gone with a reallocated buffer.
+  work_rows_ = 0;
+  uploaded_positions_.clear();
+  uploaded_tiles_.clear();
   const int64_t E = config_.n_embd;
   const int64_t ff = config_.max_ff();
   const int64_t qw = config_.max_q_width(), kvw = config_.max_kv_width();
@@ -540,8 +580,6 @@ void CudaBackend::ensure_work(int64_t T) {
   tiles_.set_tally(&tally_);
   tiles_.reserve((T / kAttnRows + T + 1) * int64_t(sizeof(AttnTile)), "work buffers");
   work_rows_ = T;
-  uploaded_positions_.clear();
-  uploaded_tiles_.clear();
 }
 
 void CudaBackend::upload_positions(const std::vector<int32_t>& pos) {
@@ -771,6 +809,19 @@ void CudaBackend::compare_rows(const HiddenState& sa, const HiddenState& sb, int
   check(cudaMemcpyAsync(out.rel_change.data(), d + rows, static_cast<size_t>(rows) * sizeof(double), cudaMemcpyDeviceToHost, stream_),
         "compare_rows");
   check(cudaStreamSynchronize(stream_), "compare_rows");
+}
+
+bool CudaBackend::all_finite(const HiddenState& state, int64_t rows) {
+  activate();
+  if (rows <= 0) return true;
+  finite_flag_.set_tally(&tally_);
+  finite_flag_.reserve(int64_t(sizeof(int)), "the finite check");
+  check(cudaMemsetAsync(finite_flag_.get(), 0, sizeof(int), stream_), "the finite check");
+  flag_non_finite(cuda_state(state).x.as<float>(), rows * config_.n_embd, finite_flag_.as<int>(), stream_);
+  int flag = 0;
+  check(cudaMemcpyAsync(&flag, finite_flag_.get(), sizeof(int), cudaMemcpyDeviceToHost, stream_), "the finite check");
+  check(cudaStreamSynchronize(stream_), "the finite check");
+  return flag == 0;
 }
 
 void CudaBackend::logits(const HiddenState& state, const int64_t* rows, int64_t n_rows, float* out) {

@@ -82,6 +82,7 @@ class CudaBackend final : public Backend {
   void run_block(int layer, const BatchLayout& batch, HiddenState& x) override;
   void compare_rows(const HiddenState& a, const HiddenState& b, int64_t rows, RowComparison& out) override;
   void logits(const HiddenState& x, const int64_t* rows, int64_t n_rows, float* out) override;
+  bool all_finite(const HiddenState& x, int64_t rows) override;
   std::unique_ptr<KvCache> new_kv_cache(const std::vector<uint8_t>& skip, int64_t max_cells) override;
   void run_block_cached(int layer, int64_t pos0, int64_t n, KvCache& cache, HiddenState& x) override;
   int64_t bytes_per_token(int64_t max_len) const override;
@@ -141,7 +142,7 @@ class CudaBackend final : public Backend {
 
   // Work buffers, grown to the largest batch seen.
   DeviceBuffer xn_, q_, k_, v_, attn_, o_, gate_, up_, h_;
-  DeviceBuffer positions_, tiles_, tokens_, rows_, cmp_, logits_in_, logits_out_;
+  DeviceBuffer positions_, tiles_, tokens_, rows_, cmp_, logits_in_, logits_out_, finite_flag_;
   int64_t work_rows_ = 0;
   std::unique_ptr<DeviceMatmul> matmul_;
   std::vector<int32_t> uploaded_positions_;

@@ -38,6 +38,10 @@ template <class T>
 DeviceBuffer upload(const std::vector<T>& v) {
   DeviceBuffer b(static_cast<int64_t>(std::max<size_t>(1, v.size()) * sizeof(T)), nullptr, "a test input");
   if (!v.empty()) check(cudaMemcpy(b.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
+  // A cudaMemcpy from pageable memory may return before its DMA lands; the
+  // kernels on the legacy stream would wait for it, the matmul's non-blocking
+  // dequantization stream would not.
+  check(cudaDeviceSynchronize(), "upload");
   return b;
 }
 

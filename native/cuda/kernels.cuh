@@ -11,6 +11,7 @@
 //   swiglu / geglu    cpu/ops.h (GeGLU through llama.cpp's f16 GELU table, emulated)
 //   attention         engine/attention.h (causal, GQA, window, softcap; online softmax in f32)
 //   compare_rows      engine/cpu_backend.cc compare_rows (sums in double)
+//   flag_non_finite   engine/finite.h finite_values
 //
 // Rows are row-major with an explicit stride (elements) where a kernel reads
 // a slice of a wider row (q / k / v of a fused QKV output).
@@ -115,6 +116,10 @@ constexpr int kAttnMaxHeadDim = 256;
 
 // Causal attention of every tile's query rows (tiles: device array).
 void attention(const AttnArgs& a, const AttnTile* tiles, int n_tiles, cudaStream_t s);
+
+// *flag = 1 when x[0..n) holds a NaN or an infinity (every exponent bit set);
+// otherwise *flag is left as it is.
+void flag_non_finite(const float* x, int64_t n, int* flag, cudaStream_t s);
 
 // cos(a[r], b[r]) and ||b[r] - a[r]|| / ||b[r]|| in double (cpu_backend.cc's rules
 // for zero rows), n values per row.

@@ -200,6 +200,15 @@ __global__ void compare_rows_kernel(const float* a, const float* b, int64_t n, d
   }
 }
 
+__global__ void non_finite_kernel(const float* x, int64_t n, int* flag) {
+  unsigned bad = 0;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    bad |= (__float_as_uint(x[i]) & 0x7f800000u) == 0x7f800000u;
+  }
+  if (bad) *flag = 1;  // every writer writes the same value
+}
+
 unsigned grid_for(int64_t n) {
   const int64_t b = (n + kThreads - 1) / kThreads;
   return static_cast<unsigned>(b < 65535 * 8 ? (b < 1 ? 1 : b) : 65535 * 8);
@@ -284,6 +293,12 @@ void compare_rows(const float* a, const float* b, int64_t rows, int64_t n, doubl
   if (rows <= 0) return;
   compare_rows_kernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(a, b, n, cos, rel);
   check_launch("compare_rows");
+}
+
+void flag_non_finite(const float* x, int64_t n, int* flag, cudaStream_t s) {
+  if (n <= 0) return;
+  non_finite_kernel<<<grid_for(n), kThreads, 0, s>>>(x, n, flag);
+  check_launch("flag_non_finite");
 }
 
 }  // namespace shortgpt::cuda

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// The GPU check to run where a GPU is lent: loads a built addon (default: the
-// one node-gyp-build picks; or a path, e.g. the output of `npm run build:cuda`)
+// The GPU check to run where a GPU is lent: loads a built addon (default: the CUDA
+// addon where src/native-loader.ts's CUDA_ADDON looks for it, build-cuda/Release or
+// prebuilds/<platform>-<arch>/cuda/, else the CPU addon; or a path)
 // and reports what its CUDA runtime sees, with the probe kernel's result per
 // device. Needs only Node.js and the NVIDIA driver (the runtime is static), so
 // a CUDA build made on a machine without a GPU can be carried to one and
 // checked there. Prints one JSON object; exit 0 when every device ran the
 // probe, 3 when the addon has no CUDA backend, 4 when CUDA found no usable
 // device or a probe failed.
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,11 +16,21 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
 const target = process.argv[2];
-const addon = target ? require(resolve(target)) : require("node-gyp-build")(root);
+const defaults = [
+  join(root, "build-cuda", "Release", "shortgpt_cuda.node"),
+  join(root, "prebuilds", `${process.platform}-${process.arch}`, "cuda", "shortgpt_cuda.node"),
+  join(root, "build", "Release", "shortgpt.node"),
+];
+const path = target ? resolve(target) : defaults.find((p) => existsSync(p));
+if (!path) {
+  console.error(`device-check: no addon found (looked for ${defaults.join(", ")})`);
+  process.exit(3);
+}
+const addon = require(path);
 
 const info = addon.buildInfo();
 const cuda = addon.cudaDevices();
-const result = { addon: target ? resolve(target) : "node-gyp-build", backends: info.backends, simd: info.simd, cuda };
+const result = { addon: path, backends: info.backends, simd: info.simd, cuda };
 console.log(JSON.stringify(result, null, 2));
 
 if (!info.backends.includes("cuda") || cuda === null) {

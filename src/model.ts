@@ -16,7 +16,8 @@
  */
 import { modelConfig, type ModelConfig } from "./arch/model-config.js";
 import { checkCallOptions, invalidOption } from "./call-options.js";
-import { addon, cancelTokenFor, normalizeNativeError, throwIfAborted, type NativeEngine } from "./engine.js";
+import { checkDeviceOptions, deviceReport, openEngine, type DeviceOptions, type DeviceReport, type DeviceSelection } from "./device/select.js";
+import { cancelTokenFor, normalizeNativeError, throwIfAborted, type NativeAddon, type NativeEngine, type NativeEngineInfo } from "./engine.js";
 import { AbortError, ShortgptError } from "./errors.js";
 import { hiddenStatsFromNative, type HiddenStats } from "./evaluate/hidden-stats.js";
 import { perplexityOfTokens, type PerplexityOptions, type PerplexityResult } from "./evaluate/perplexity.js";
@@ -27,11 +28,9 @@ import { scoreModel, type ScoreOptions, type ScoreResult } from "./score/score.j
 import { encodeWorkerEntry, OFF_THREAD_MIN_CHARACTERS, OffThreadEncoder } from "./tokenizer/encode-off-thread.js";
 import { loadTokenizer, type EncodeOptions, type Tokenizer } from "./tokenizer/index.js";
 
-export interface OpenModelOptions {
-  /** Threads of this model's pool, 1..1024; leave it out for one per physical core. */
+export interface OpenModelOptions extends DeviceOptions {
+  /** Threads of this model's pool, 1..1024 (the CUDA backend uses them for host work); leave it out for one per physical core. */
   threads?: number;
-  /** "cpu" (the only backend so far) or "auto". */
-  device?: "cpu" | "auto";
   /** Bytes of working memory a call may use for activations; batches are sized to fit. Default 512 MiB. */
   memoryBudget?: number;
   /**
@@ -131,6 +130,9 @@ export class Model {
   readonly file: GgufFile;
   readonly config: ModelConfig;
   private engine: NativeEngine | undefined;
+  /** The addon that made the engine: its cancel tokens are the ones the engine reads. */
+  private readonly native_addon: NativeAddon;
+  private readonly selection: DeviceSelection;
   private tokenizerCache: Tokenizer | undefined;
   private stopTokensCache: Int32Array | undefined;
   /** BOS rule of the vocabulary, known from the main-thread tokenizer or the worker's answer. */
@@ -143,11 +145,13 @@ export class Model {
   private queue: Promise<unknown> = Promise.resolve();
 
   /** @internal use openModel */
-  constructor(path: string, file: GgufFile, config: ModelConfig, engine: NativeEngine) {
+  constructor(path: string, file: GgufFile, config: ModelConfig, engine: NativeEngine, nativeAddon: NativeAddon, selection: DeviceSelection) {
     this.path = path;
     this.file = file;
     this.config = config;
     this.engine = engine;
+    this.native_addon = nativeAddon;
+    this.selection = selection;
   }
 
   get architecture(): string {
@@ -162,9 +166,18 @@ export class Model {
     return this.config.nVocab;
   }
 
-  /** Threads, SIMD level and memory budget in use. */
-  get info(): { backend: string; threads: number; simd: string; memoryBudget: number } {
+  /** Backend, threads, SIMD level and memory budget in use (CUDA: the device and its peak memory so far). */
+  get info(): NativeEngineInfo {
     return this.native().info;
+  }
+
+  /**
+   * The device this model runs on, as reports record it: the GPU (name, memory, compute
+   * capability, CUDA driver / runtime / cuBLAS versions, peak memory so far) or the CPU
+   * (model name, RAM, threads, SIMD); with `device: "auto"` on the CPU, why CUDA was not used.
+   */
+  get device(): DeviceReport {
+    return deviceReport(this.native().info, this.selection);
   }
 
   /** The model's tokenizer (loaded on first use). */
@@ -538,7 +551,7 @@ export class Model {
     const start = async (): Promise<T> => {
       const { signal, onProgress } = options;
       throwIfAborted(signal);
-      const { token, dispose } = cancelTokenFor(signal);
+      const { token, dispose } = cancelTokenFor(signal, this.native_addon);
       try {
         // A throwing onProgress cancels the native task, which rejects with that error.
         return await call(engine, token, onProgress ? (done) => {
@@ -561,13 +574,15 @@ export class Model {
  * (naming the supported architectures), ERR_UNSUPPORTED_TYPE (naming the
  * tensor and its type), ERR_MISSING_TENSOR, ERR_TENSOR_SHAPE or ERR_GGUF_*
  * before anything runs.
+ *
+ * `device`: "cpu" (default); "cuda" runs on the GPU through the CUDA addon
+ * (ERR_CUDA_UNAVAILABLE naming what is missing: the CUDA addon, the driver, a
+ * usable GPU, cuBLAS); "auto" takes CUDA when all of that is there, else the
+ * CPU, and `model.device.fallbackReason` says why.
  */
 export async function openModel(path: string, options: OpenModelOptions = {}): Promise<Model> {
   checkCallOptions("openModel", options, []);
-  const device = options.device ?? "cpu";
-  if (device !== "cpu" && device !== "auto") {
-    throw new ShortgptError("ERR_UNSUPPORTED_DEVICE", `device '${String(device)}' is not available (this build has: cpu)`);
-  }
+  checkDeviceOptions(options);
   // 0 is the native side's "one per physical core"; a caller asks for that by leaving threads out.
   const threads = options.threads ?? 0;
   if (options.threads !== undefined && (typeof threads !== "number" || !Number.isInteger(threads) || threads < 1 || threads > 1024)) {
@@ -582,7 +597,7 @@ export async function openModel(path: string, options: OpenModelOptions = {}): P
   const file = readGguf(path);
   const config = modelConfig(file);
   const tensors = file.tensors.map((t) => ({ name: t.name, type: t.type, dims: t.dims, offset: t.offset, size: t.size }));
-  const engine = new (addon().Engine)(path, tensors, config, { threads, kv, memoryBudget });
+  const { engine, addon, selection } = openEngine([path, tensors, config], { threads, kv, memoryBudget }, options);
   try {
     // The file mapped must be the one whose header was read (not replaced or rewritten in between).
     assertUnchanged(file);
@@ -590,5 +605,5 @@ export async function openModel(path: string, options: OpenModelOptions = {}): P
     engine.close();
     throw error;
   }
-  return new Model(path, file, config, engine);
+  return new Model(path, file, config, engine, addon, selection);
 }

@@ -14,15 +14,25 @@ import { join } from "node:path";
 import { ShortgptError } from "./errors.js";
 import { MODULE_DIR, PACKAGE_ROOT } from "./package-info.js";
 
-/** An addon's file names: what a build writes into build/Release, and its name under prebuilds/. */
+/** An addon's file names: what a build writes into its build folder, and its name under prebuilds/. */
 export interface AddonFile {
   readonly built: string;
   /** `node.napi.node` is the name both node-gyp-build and @electron/rebuild look for. */
   readonly prebuilt: string;
+  /** Where its local build lands, relative to the package (default build/Release). */
+  readonly buildDir?: string;
 }
 
 /** The CPU addon (binding.gyp's target; `npm run prebuild` makes the prebuild). */
 export const CPU_ADDON: AddonFile = { built: "shortgpt.node", prebuilt: "node.napi.node" };
+
+/**
+ * The CUDA addon (CMakeLists.txt with -DSHORTGPT_CUDA=ON, `npm run build:cuda`). Kept out of
+ * build/Release, where `npm install`'s node-gyp-build would take any .node file for a built CPU
+ * addon, and in a folder of its own under prebuilds/<platform>-<arch>/, which node-gyp-build and
+ * @electron/rebuild never enter.
+ */
+export const CUDA_ADDON: AddonFile = { built: "shortgpt_cuda.node", prebuilt: join("cuda", "shortgpt_cuda.node"), buildDir: join("build-cuda", "Release") };
 
 /** Folder to search instead of the package (for apps that bundle shortgpt; see the README). */
 export const ADDON_DIR_ENV = "SHORTGPT_ADDON_DIR";
@@ -39,7 +49,7 @@ export function addonCandidates(
   moduleDir: string | null = MODULE_DIR,
 ): string[] {
   const platformDir = `${process.platform}-${process.arch}`;
-  const packageLayout = (dir: string) => [join(dir, "build", "Release", file.built), join(dir, "prebuilds", platformDir, file.prebuilt)];
+  const packageLayout = (dir: string) => [join(dir, file.buildDir ?? join("build", "Release"), file.built), join(dir, "prebuilds", platformDir, file.prebuilt)];
   const override = env[ADDON_DIR_ENV];
   if (override) return [join(override, file.built), join(override, file.prebuilt), ...packageLayout(override)];
   if (packageRoot !== null) return packageLayout(packageRoot);
@@ -63,7 +73,11 @@ export function locateAddon(file: AddonFile, env: NodeJS.ProcessEnv = process.en
 
 /** Loads the addon `file` (located as above); ERR_ADDON_LOAD says which file failed and why. */
 export function loadAddon<T>(file: AddonFile, env: NodeJS.ProcessEnv = process.env): T {
-  const path = locateAddon(file, env);
+  return loadAddonAt<T>(locateAddon(file, env));
+}
+
+/** Loads the addon at `path`; ERR_ADDON_LOAD says which file failed and why. */
+export function loadAddonAt<T>(path: string): T {
   const module = { exports: {} as T };
   try {
     process.dlopen(module, path);

@@ -61,12 +61,15 @@ describe.skipIf(!SHARED_DATA)("shortgpt bench", () => {
     const run = cli([STORIES_PATH, pruned, ...SMALL, "--json"]);
     expect(run.status, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as BenchReport;
-    expect(report.settings).toEqual({ threads: 1, promptTokens: 64, genTokens: 8, runs: 2, text: "English text from nlp-corpus" });
+    expect(report.settings).toEqual({ threads: 1, promptTokens: 64, genTokens: 8, runs: 2, text: "English text from nlp-corpus", device: "auto" });
     expect(report.llamaCpp).toEqual({ available: true, note: null });
     expect(report.models.map((m) => m.blockCount)).toEqual([5, 3]);
     expect(report.models[0]!.architecture).toBe("llama");
     for (const m of report.models) {
       expectEngine(m.shortgpt);
+      // --device defaults to auto: the GPU where the CUDA addon finds one, else the CPU.
+      expect(["cpu", "cuda"]).toContain(m.shortgpt.device!.backend);
+      expect(m.shortgpt.device!.requested).toBe("auto");
       expectEngine(m.llamaCpp);
       expect(m.llamaCpp!.info).toMatch(/llama\.cpp .* via node-llama-cpp/);
     }

@@ -50,7 +50,7 @@ describe("device selection in the CPU addon", () => {
 
   it("reports the CPU backend and no device; cudaKernels is null", () => {
     const engine = nativeEngine(addon(), modelPath, { device: "cpu" });
-    const info = engine.info as Record<string, unknown>;
+    const info = engine.info as unknown as Record<string, unknown>;
     expect(info.backend).toBe("cpu");
     expect(info.device).toBeUndefined();
     expect(info.peakDeviceBytes).toBeUndefined();
@@ -73,7 +73,7 @@ describe.skipIf(!cudaAddon())("the CUDA addon without a GPU", () => {
       let same = true;
       for (let i = 0; i < la.length; i++) if (la[i] !== lb[i]) same = false;
       expect(same, "CPU logits from the CUDA addon equal the CPU addon's bit for bit").toBe(true);
-      expect((b.info as Record<string, unknown>).backend).toBe("cpu");
+      expect((b.info as unknown as Record<string, unknown>).backend).toBe("cpu");
     } finally {
       a.close();
       b.close();

@@ -6,12 +6,13 @@
  * the machine's load hits every side of that round alike. It talks in lines
  * over stdin and stdout:
  *
- *   parent: { engine: "shortgpt" | "llama.cpp", model, threads, prompt: number[], gen }
+ *   parent: { engine: "shortgpt" | "llama.cpp", model, threads, prompt: number[], gen, device? }
  *   worker: { ready: true, info }          after loading the model and one warm-up run
  *   parent: run
  *   worker: { prefillSeconds, decodeSeconds }   one timed run
  *   parent: end                           (or closes stdin)
- *   worker: { peakRssBytes }              and exits
+ *   worker: { peakRssBytes, device? }     and exits (device: shortgpt's, read after the runs,
+ *                                         with the peak GPU memory on CUDA)
  *
  * A run is the prompt in one batch from position 0 and its first token
  * (prefill), then `gen` more tokens one at a time (decode, greedy, end of
@@ -23,6 +24,7 @@
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
 
+import type { DeviceOptions, DeviceReport } from "../device/select.js";
 import { openModel } from "../model.js";
 
 export interface BenchJob {
@@ -31,6 +33,8 @@ export interface BenchJob {
   threads: number;
   prompt: number[];
   gen: number;
+  /** shortgpt: where the model runs (default the CPU). */
+  device?: DeviceOptions;
 }
 
 /** One timed run. */
@@ -43,18 +47,21 @@ export interface BenchRun {
 interface Side {
   info: string;
   run(): Promise<BenchRun>;
+  /** shortgpt: the device it ran on, read after the runs (CUDA: peak GPU memory included). */
+  device?: () => DeviceReport;
   close(): Promise<void>;
 }
 
 async function openOurs(job: BenchJob): Promise<Side> {
-  const model = await openModel(job.model, { threads: job.threads });
+  const model = await openModel(job.model, { threads: job.threads, ...job.device });
   // gen decode steps follow the prefill's token: gen + 1 tokens in all.
   const run = async (): Promise<BenchRun> => {
     const result = await model.generate(job.prompt, { maxTokens: job.gen + 1, ignoreEos: true });
     if (result.decodeSteps !== job.gen) throw new Error(`expected ${job.gen} decode steps, got ${result.decodeSteps}`);
     return { prefillSeconds: result.prefillSeconds, decodeSeconds: result.decodeSeconds };
   };
-  return { info: `shortgpt ${model.info.backend} ${model.info.simd}, ${model.info.threads} threads`, run, close: async () => model.close() };
+  const info = model.info.backend === "cuda" ? `shortgpt cuda, ${model.device.name}` : `shortgpt ${model.info.backend} ${model.info.simd}, ${model.info.threads} threads`;
+  return { info, run, device: () => model.device, close: async () => model.close() };
 }
 
 // The subset of node-llama-cpp's API used here (it is an optional peer, not a type dependency).
@@ -117,8 +124,9 @@ for (let line = await lines.next(); !line.done && line.value.trim() !== "end"; l
   if (line.value.trim() !== "run") throw new Error(`unknown request ${JSON.stringify(line.value)}`);
   send(await side.run());
 }
+const device = side.device?.();
 await side.close();
 // maxRSS is in kilobytes.
-send({ peakRssBytes: process.resourceUsage().maxRSS * 1024 });
+send({ peakRssBytes: process.resourceUsage().maxRSS * 1024, ...(device ? { device } : {}) });
 // node-llama-cpp may keep handles open; the measurement is done.
 process.exit(0);

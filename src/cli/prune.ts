@@ -25,10 +25,11 @@ import { scoreModel } from "../score/score.js";
 import { addCalibrationOptions, calibrationText, engineProgress, warnFewerWindows, type CalibrationFlags } from "./calibration-options.js";
 import { pc } from "./colors.js";
 import { action, checkStdinOnce, formatBytes, formatCount, nonNegativeInt, positiveInt, printJson, readTextInput, refuseStdout, UsageError } from "./common.js";
+import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
 import { createProgress } from "./progress.js";
 import { terminalSafe } from "./safe-text.js";
 
-interface PruneFlags extends CalibrationFlags {
+interface PruneFlags extends CalibrationFlags, DeviceFlags {
   output: string;
   layers?: string;
   remove?: number;
@@ -60,7 +61,7 @@ export function registerPrune(program: Command): void {
     .option("--ratio <r>", "remove this fraction of the blocks, chosen from scores", ratio)
     .addOption(new Option("--strategy <name>", "how --remove/--ratio choose: bi (lowest Block Influence), block (best contiguous run, angular distance), iterative (re-score after each removal)").choices([...STRATEGIES]).default("bi"))
     .option("--scores <file>", "scores from `shortgpt score --json` instead of scoring now ('-' reads standard input)");
-  addCalibrationOptions(command)
+  addDeviceOptions(addCalibrationOptions(command))
     .option("--eval <files...>", "measure perplexity before and after on this text (our engine; '-' reads standard input)")
     .option("--eval-ctx <tokens>", "perplexity chunk size", positiveInt("--eval-ctx"), 512)
     .option("--eval-chunks <n>", "at most this many perplexity chunks", nonNegativeInt("--eval-chunks"))
@@ -113,7 +114,8 @@ the nearest valid set named; --force overrides.`,
         let scoreReport: ScoreReport | undefined;
         let model: Model | undefined;
         // The engine (and the addon) load only when a command path needs them: `--layers` never does.
-        const open = async (path: string) => (await import("../model.js")).openModel(path, flags.threads !== undefined ? { threads: flags.threads } : {});
+        const open = async (path: string) =>
+          (await import("../model.js")).openModel(path, { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) });
         const openOnce = async () => (model ??= await open(modelPath));
         // Everything that can fail is checked before a long scoring pass and before the model is
         // written: the destinations, the --eval text, the --eval-ctx against the model's context.
@@ -248,6 +250,7 @@ the nearest valid set named; --force overrides.`,
               timings: roundedTimings({ ...timings, total: (performance.now() - started) / 1000 }),
               ...(strategy !== "layers" ? { strategy, parametersBefore: result.parametersBefore, parametersAfter: result.parametersAfter } : {}),
               ...(evaluation ? { evaluation } : {}),
+              ...(model ? { device: (model as Model).device } : {}),
             });
             return;
           }

@@ -2,6 +2,7 @@
 import { Option, type Command } from "commander";
 
 import { layerRules } from "../arch/layer-rules.js";
+import { describeDevice } from "../device/describe.js";
 import { checkOutputPath, writeTextAtomic } from "../files/output.js";
 import { cheapestValidSet, selectionRules } from "../plan/select.js";
 import { renderScoreTable } from "../report/terminal.js";
@@ -9,9 +10,10 @@ import { METRICS, type Metric, type ScoreReport } from "../score/report-types.js
 import { scoreModel } from "../score/score.js";
 import { action, positiveInt, refuseStdout } from "./common.js";
 import { addCalibrationOptions, calibrationText, engineProgress, warnFewerWindows, type CalibrationFlags } from "./calibration-options.js";
+import { addDeviceOptions, deviceOptions, type DeviceFlags } from "./device-options.js";
 import { terminalSafe } from "./safe-text.js";
 
-interface ScoreFlags extends CalibrationFlags {
+interface ScoreFlags extends CalibrationFlags, DeviceFlags {
   metric: Metric;
   span: number;
   json?: string;
@@ -31,7 +33,7 @@ export function registerScore(program: Command): void {
     .command("score")
     .description("score every block of a GGUF model on calibration text: Block Influence, relative magnitude, angular distance")
     .argument("<model>", "GGUF file");
-  addCalibrationOptions(command)
+  addDeviceOptions(addCalibrationOptions(command))
     .addOption(new Option("--metric <metric>", "metric that ranks blocks (lowest = most removable)").choices([...METRICS]).default("bi"))
     .option("--span <n>", "span n of the angular distance between x_i and x_i+n", positiveInt("--span"), 1)
     .option("--mark <k>", "mark the k most removable blocks (a valid set under the layer rules; default: a quarter)", positiveInt("--mark"))
@@ -55,7 +57,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
         if (flags.report) checkOutputPath(flags.report, "report");
         const text = calibrationText(flags);
         const { openModel } = await import("../model.js");
-        const model = await openModel(modelPath, flags.threads !== undefined ? { threads: flags.threads } : {});
+        const model = await openModel(modelPath, { ...(flags.threads !== undefined ? { threads: flags.threads } : {}), ...deviceOptions(flags) });
         const progress = engineProgress("scoring", flags.ctx, ctx.interactive && flags.json !== "-");
         let report: ScoreReport;
         try {
@@ -90,6 +92,7 @@ and cut into windows of --ctx tokens (BOS first where the model adds one), at mo
               ? `${k} most removable (valid under ${terminalSafe(rules.architecture)}'s rules): ${[...marked].join(", ")}; scored in ${report.seconds?.toFixed(1)} s\n`
               : `no block can be removed from a model with ${report.blockCount} block${report.blockCount === 1 ? "" : "s"}; scored in ${report.seconds?.toFixed(1)} s\n`,
           );
+          if (report.device) process.stdout.write(`device: ${terminalSafe(describeDevice(report.device))}\n`);
         }
       }),
     );

@@ -4,6 +4,7 @@
  * and, when known, perplexity, speed and size before and after.
  */
 import { formatLayerList } from "../arch/layer-rules.js";
+import { describeDevice } from "../device/describe.js";
 import type { PruneOutcome, ScoreReport } from "../score/report-types.js";
 import { VERSION } from "../package-info.js";
 import { barChartSvg, escapeXml } from "./svg-chart.js";
@@ -77,6 +78,7 @@ export function renderHtmlReport(input: HtmlReportInput): string {
     ["most removable first", escapeXml(scores.order.slice(0, 12).join(", ") + (scores.order.length > 12 ? ", …" : ""))],
   ];
   if (scores.seconds !== undefined) facts.push(["scoring time", `${scores.seconds.toFixed(1)} s`]);
+  if (scores.device) facts.push(["device", escapeXml(describeDevice(scores.device))]);
   if (outcome) {
     facts.push(["removed", `${outcome.removed.length} block${outcome.removed.length === 1 ? "" : "s"}: ${escapeXml(formatLayerList(outcome.removed))} (strategy ${escapeXml(outcome.strategy)})`]);
     if (outcome.output) facts.push(["written to", escapeXml(outcome.output)]);

@@ -2,6 +2,7 @@
  * The shape of a scoring result as `shortgpt score --json` writes it and as
  * the reports read it. src/report/score-schema.ts is its JSON Schema.
  */
+import type { DeviceReport } from "../device/select.js";
 
 export type Metric = "bi" | "angular" | "rm";
 export const METRICS: readonly Metric[] = ["bi", "angular", "rm"];
@@ -53,6 +54,8 @@ export interface ScoreReport {
   /** Block indices from most to least removable by `metric`. */
   readonly order: readonly number[];
   readonly seconds?: number;
+  /** The device that scored it (GPU or CPU, with versions; why `auto` fell back to the CPU). */
+  readonly device?: DeviceReport;
 }
 
 /** What a prune did and cost, for the reports (all optional: shown when known). */

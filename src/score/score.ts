@@ -135,6 +135,7 @@ export async function scoreModel(model: Model, calibration: CalibrationText | st
     layers,
     order: rankBlocks(layers, metric, new Set(options.skip ?? [])),
     seconds: (performance.now() - started) / 1000,
+    device: model.device,
   };
   return { report, angularBySpan, stats };
 }

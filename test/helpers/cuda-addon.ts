@@ -1,21 +1,16 @@
 /**
- * The CUDA addon for tests: found by path (it is a separate file from the CPU
- * addon that src/engine.ts loads), and what this machine can run with it.
- * Tests that need a GPU skip with the reason this gives when there is none.
+ * The CUDA addon for tests: the one src/engine.ts's cudaAddon() finds (it is a separate file
+ * from the CPU addon), and what this machine can run with it. Tests that need a GPU skip with
+ * the reason this gives when there is none.
  *
- * Where it is looked for: $SHORTGPT_CUDA_ADDON, then the CMake builds'
- * outputs (`npm run build:cuda`): build-cuda/Release and build/Release,
- * shortgpt_cuda.node before shortgpt.node (a cmake-js build that still has
- * the old target name).
+ * Where it is looked for: $SHORTGPT_CUDA_ADDON, then build-cuda/Release/shortgpt_cuda.node
+ * (`npm run build:cuda`), then a CUDA prebuild (src/native-loader.ts's CUDA_ADDON).
  */
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
 
 import { modelConfig } from "../../src/arch/model-config.js";
-import type { NativeAddon, NativeEngine } from "../../src/engine.js";
+import { cudaAddon as loadCudaAddon, cudaAddonCandidates, type NativeAddon, type NativeEngine } from "../../src/engine.js";
 import { readGguf } from "../../src/gguf/read.js";
-import { REPO_ROOT } from "./data.js";
 
 /** What cudaKernels (the CUDA addon's kernel test surface) offers; null in the CPU addon. */
 export interface CudaKernels {
@@ -51,16 +46,7 @@ export interface CudaKernels {
 export type CudaAddon = NativeAddon & { cudaKernels: CudaKernels | null };
 
 export function cudaAddonPath(): string | undefined {
-  const env = process.env.SHORTGPT_CUDA_ADDON;
-  if (env) return existsSync(env) ? env : undefined;
-  for (const dir of ["build-cuda/Release", "build/Release"]) {
-    for (const name of ["shortgpt_cuda.node", "shortgpt.node"]) {
-      const p = join(REPO_ROOT, dir, name);
-      // build/Release/shortgpt.node is node-gyp's CPU addon: only a CUDA build counts.
-      if (existsSync(p) && !(dir === "build/Release" && name === "shortgpt.node")) return p;
-    }
-  }
-  return undefined;
+  return cudaAddonCandidates().find((p) => existsSync(p));
 }
 
 let loaded: CudaAddon | null | undefined;
@@ -68,11 +54,12 @@ let loaded: CudaAddon | null | undefined;
 /** The CUDA addon, or null when none is built (or the file found is a CPU build). */
 export function cudaAddon(): CudaAddon | null {
   if (loaded === undefined) {
-    const path = cudaAddonPath();
     loaded = null;
-    if (path) {
-      const addon = createRequire(import.meta.url)(path) as CudaAddon;
+    try {
+      const addon = loadCudaAddon().addon as CudaAddon;
       if (addon.cudaKernels) loaded = addon;
+    } catch {
+      // ERR_CUDA_UNAVAILABLE: none built, or it would not load; gpuSkipReason says so.
     }
   }
   return loaded;

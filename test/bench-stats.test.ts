@@ -98,7 +98,7 @@ describe("the bench table", () => {
     const prefill = compareTimes(SMOLLM2_PREFILL, SMOLLM2_PRUNED_PREFILL, "shortgpt prefill, second vs first model");
     const decode = compareTimes(STORIES_DECODE, STORIES_PRUNED_DECODE, "shortgpt decode, second vs first model");
     const report: BenchReport = {
-      settings: { threads: 1, promptTokens: 64, genTokens: 8, runs: 5, text: "English text from nlp-corpus" },
+      settings: { threads: 1, promptTokens: 64, genTokens: 8, runs: 5, text: "English text from nlp-corpus", device: "cpu" },
       llamaCpp: { available: false, note: "node-llama-cpp is not installed" },
       models: [
         { path: "/m/a.gguf", architecture: "llama", blockCount: 30, parameters: 134.5e6, fileSize: 98e6, shortgpt: first, llamaCpp: null },

@@ -195,7 +195,7 @@ describe.skipIf(!SHARED_DATA)("shortgpt eval", () => {
     const r = run("--ctx", "256", "--chunks", "3", "--threads", "1", "--json");
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(Object.keys(out).sort()).toEqual(["chunks", "ctx", "model", "perplexity", "seconds", "skip", "tokensScored"]);
+    expect(Object.keys(out).sort()).toEqual(["chunks", "ctx", "device", "model", "perplexity", "seconds", "skip", "tokensScored"]);
     expect(out).toMatchObject({ ctx: 256, chunks: 3, tokensScored: 3 * 127, skip: [] });
     const skipped = run("--ctx", "256", "--chunks", "3", "--skip", "2-3", "--json");
     expect(skipped.code, skipped.stderr).toBe(0);

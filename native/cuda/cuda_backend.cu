@@ -484,18 +484,7 @@ void CudaBackend::release_slot_after_compute(int layer) {
 
 const float* CudaBackend::rope_table(int layer, int64_t positions, int64_t context) {
   if (config_.rope.n_rot <= 0) return nullptr;
-  const BlockConfig& b = config_.blocks[static_cast<size_t>(layer)];
-  RopeSetting setting;
-  setting.base = b.rope_base;
-  setting.freq_scale = b.rope_freq_scale;
-  if (!weights_.rope_freq_factors().empty()) {
-    setting.factors = weights_.rope_freq_factors().data();
-  } else if (!weights_.rope_factors_short().empty() || !weights_.rope_factors_long().empty()) {
-    // phi3 longrope: long factors only when the sequences exceed the training context (cpu_backend.cc).
-    const bool use_long = config_.rope.n_ctx_orig > 0 && context > config_.rope.n_ctx_orig;
-    const Vec& f = use_long ? weights_.rope_factors_long() : weights_.rope_factors_short();
-    setting.factors = f.empty() ? nullptr : f.data();
-  }
+  const RopeSetting setting = rope_setting(config_, weights_, layer, context);
   DeviceRope* r = nullptr;
   for (auto& t : ropes_) {
     if (t->setting == setting) r = t.get();

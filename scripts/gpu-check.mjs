@@ -330,7 +330,7 @@ if (cpuOnly) {
     if (!cuda) throw new Error("this CUDA addon has no cudaKernels");
     const checks = [];
     result.kernels = checks;
-    for (const check of cudaKernelChecks({ cpu: cpuAddon().kernels, cuda })) {
+    for (const check of cudaKernelChecks({ cpu: cpuAddon().kernels, cuda, random: await dist("models/random-blocks.js") })) {
       let outcome;
       try {
         outcome = check.run();

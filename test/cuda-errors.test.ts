@@ -14,16 +14,16 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { addon } from "../src/engine.js";
+import { writeRandomModel } from "../src/models/random-model.js";
 import { cudaAddon, cudaAddonPath, gpuSkipReason, nativeEngine } from "./helpers/cuda-addon.js";
 import { REPO_ROOT } from "./helpers/data.js";
-import { llamaTensors, writeTinyModel } from "./helpers/tiny-model.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-cuda-errors-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const spec = { embd: 64, vocab: 96, blocks: 3, heads: 4, headsKv: 2, ff: 96 };
+const spec = { architecture: "llama", embd: 64, vocab: 96, blocks: 3, heads: 4, headsKv: 2, ff: 96, weights: "F32", seed: 3 } as const;
 const modelPath = join(dir, "tiny.gguf");
-writeTinyModel(modelPath, { ...spec, tensors: llamaTensors(spec, 3) });
+writeRandomModel(spec, modelPath);
 
 function codeOf(fn: () => unknown): { code?: string; message: string } {
   try {

@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 
 import { addon } from "../src/engine.js";
+import * as random from "../src/models/random-blocks.js";
 import { cudaKernelChecks } from "../scripts/gpu-check/cuda-kernels.mjs";
 import { cudaAddon, gpuSkipReason } from "./helpers/cuda-addon.js";
 
@@ -14,7 +15,7 @@ const reason = gpuSkipReason();
 if (reason) console.warn(`[cuda-kernels] skipped: ${reason}`);
 
 describe.skipIf(reason !== null)(`CUDA kernels vs their CPU references${reason ? ` (skipped: ${reason})` : ""}`, () => {
-  const checks = reason ? [] : cudaKernelChecks({ cpu: addon().kernels, cuda: cudaAddon()!.cudaKernels! });
+  const checks = reason ? [] : cudaKernelChecks({ cpu: addon().kernels, cuda: cudaAddon()!.cudaKernels!, random });
   for (const check of checks) {
     it(check.name, () => {
       const { ok, detail } = check.run();

@@ -29,7 +29,6 @@ import { SCORE_REPORT_SCHEMA } from "../src/report/score-schema.js";
 import type { ScoreReport } from "../src/score/report-types.js";
 import { runCli } from "./helpers/cli.js";
 import { SMOLLM2_PATH } from "./helpers/data.js";
-import { llamaTensors, writeTinyModel } from "./helpers/tiny-model.js";
 import { blockInfluenceOf } from "../src/evaluate/hidden-stats.js";
 import { SMALL_RANDOM_MODELS, writeRandomModel } from "../src/models/random-model.js";
 
@@ -52,9 +51,9 @@ else if (usableGpu) console.warn("[device-selection] a usable GPU is present: th
 else console.warn(`[device-selection] no usable GPU (${status?.error ?? "no device ran the probe kernel"}): the GPU tests are skipped (npm run gpu-check is the full check on a GPU machine)`);
 
 /** A small random llama model (no tokenizer needed for logits). */
-const TINY = { embd: 64, vocab: 256, blocks: 3, heads: 4, headsKv: 2, ff: 128 };
+const TINY = { architecture: "llama", embd: 64, vocab: 256, blocks: 3, heads: 4, headsKv: 2, ff: 128, weights: "F32", seed: 7 } as const;
 const tinyPath = join(dir, "tiny.gguf");
-writeTinyModel(tinyPath, { ...TINY, tensors: llamaTensors(TINY, 7) });
+writeRandomModel(TINY, tinyPath);
 const ids = Array.from({ length: 24 }, (_, i) => (i * 37 + 1) % TINY.vocab);
 
 describe("options", () => {

@@ -16,21 +16,22 @@ import { addon } from "../src/engine.js";
 import { AbortError } from "../src/errors.js";
 import { readGguf } from "../src/gguf/read.js";
 import { openModel } from "../src/model.js";
+import { randomModelTensors, writeModel, type ModelTensor } from "../src/models/random-model.js";
 import { runCli } from "./helpers/cli.js";
 import { REPO_ROOT, SHARED_DATA, SMOLLM2_PATH, STORIES_PATH, sharedData } from "./helpers/data.js";
 import { codeOf } from "./helpers/logit-rows.js";
-import { llamaTensors, writeTinyModel, type TinyModelSpec } from "./helpers/tiny-model.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-api-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const base = { embd: 256, vocab: 32, blocks: 2, heads: 4, headsKv: 2, ff: 256 };
+const base = { architecture: "llama", embd: 256, vocab: 32, blocks: 2, heads: 4, headsKv: 2, ff: 256, weights: "F32", seed: 3 } as const;
 
-function tinyModel(name: string, edit: (spec: TinyModelSpec) => void = () => {}): string {
-  const spec: TinyModelSpec = { ...base, tensors: llamaTensors(base, 3) };
+/** The tiny model, its metadata and tensors edited first. */
+function tinyModel(name: string, edit: (spec: { architecture: string; tensors: ModelTensor[] }) => void = () => {}): string {
+  const spec = { architecture: base.architecture as string, tensors: randomModelTensors(base) };
   edit(spec);
   const path = join(dir, `${name}.gguf`);
-  writeTinyModel(path, spec);
+  writeModel(path, { ...base, architecture: spec.architecture }, spec.tensors);
   return path;
 }
 
@@ -194,7 +195,7 @@ describe.skipIf(!SHARED_DATA)("shortgpt eval", () => {
     const r = run("--ctx", "256", "--chunks", "3", "--threads", "1", "--json");
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(Object.keys(out).sort()).toEqual(["chunks", "ctx", "model", "perplexity", "seconds", "skip", "tokensScored"]);
+    expect(Object.keys(out).sort()).toEqual(["chunks", "ctx", "device", "model", "perplexity", "seconds", "skip", "tokensScored"]);
     expect(out).toMatchObject({ ctx: 256, chunks: 3, tokensScored: 3 * 127, skip: [] });
     const skipped = run("--ctx", "256", "--chunks", "3", "--skip", "2-3", "--json");
     expect(skipped.code, skipped.stderr).toBe(0);

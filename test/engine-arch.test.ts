@@ -13,8 +13,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { modelConfig, supportedArchitectures, type ModelConfig } from "../src/arch/model-config.js";
 import { readGguf } from "../src/gguf/read.js";
 import { kv, type GgufKv } from "../src/gguf/value.js";
+import { writeModel, type ModelTensor } from "../src/models/random-model.js";
 import { GEMMA3_PATH, SHARED_DATA, SMOLLM2_PATH, STORIES_PATH } from "./helpers/data.js";
-import { writeTinyModel, type TinyTensor } from "./helpers/tiny-model.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-arch-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,7 +26,7 @@ const KV_HEADS = 2;
 
 /** A header-only check: tensors with the right names and shapes, values irrelevant. */
 function configFor(arch: string, blocks: number, names: (b: number) => [string, number[]][], extraKv: GgufKv[] = [], globals: [string, number[]][] = []): ModelConfig {
-  const tensors: TinyTensor[] = [
+  const tensors: ModelTensor[] = [
     { name: "token_embd.weight", dims: [E, 32], data: new Float32Array(E * 32) },
     { name: "output_norm.weight", dims: [E], data: new Float32Array(E) },
     ...globals.map(([name, dims]) => ({ name, dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) })),
@@ -35,7 +35,7 @@ function configFor(arch: string, blocks: number, names: (b: number) => [string, 
     for (const [name, dims] of names(b)) tensors.push({ name: `blk.${b}.${name}`, dims, data: new Float32Array(dims.reduce((x, y) => x * y, 1)) });
   }
   const path = join(dir, `${arch}-${blocks}-${Math.random().toString(36).slice(2)}.gguf`);
-  writeTinyModel(path, { architecture: arch, embd: E, vocab: 32, blocks, heads: HEADS, headsKv: KV_HEADS, ff: FF, extraKv, tensors });
+  writeModel(path, { architecture: arch, embd: E, vocab: 32, blocks, heads: HEADS, headsKv: KV_HEADS, ff: FF, extraKv }, tensors);
   return modelConfig(readGguf(path));
 }
 

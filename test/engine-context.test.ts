@@ -11,17 +11,16 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { openModel } from "../src/model.js";
+import { writeRandomModel } from "../src/models/random-model.js";
 import { scoreModel } from "../src/score/score.js";
-import { llamaTensors, writeTinyModel } from "./helpers/tiny-model.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-context-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// writeTinyModel writes llama.context_length = 256.
 const CONTEXT = 256;
-const base = { embd: 32, vocab: 64, blocks: 2, heads: 4, headsKv: 2, ff: 48 };
+const base = { architecture: "llama", embd: 32, vocab: 64, blocks: 2, heads: 4, headsKv: 2, ff: 48, contextLength: CONTEXT, weights: "F32", seed: 5 } as const;
 const path = join(dir, "tiny.gguf");
-writeTinyModel(path, { ...base, tensors: llamaTensors(base, 5) });
+writeRandomModel(base, path);
 const ids = (n: number) => Array.from({ length: n }, (_, i) => (i * 13) % base.vocab);
 
 describe("sequences beyond the training context", () => {

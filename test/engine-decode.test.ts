@@ -35,10 +35,11 @@ import { pruneLayers } from "../src/gguf/prune.js";
 import { readGguf } from "../src/gguf/read.js";
 import { kv, type GgufKv } from "../src/gguf/value.js";
 import { openModel, type Model } from "../src/model.js";
+import { writeRandomModel } from "../src/models/random-model.js";
 import { GEMMA3_PATH, REPO_ROOT, SHARED_DATA, SMOLLM2_PATH, STORIES_PATH, sharedData } from "./helpers/data.js";
 import { generateGreedy, loadReferenceModel } from "./helpers/llama-reference.js";
 import { argmax, codeOf } from "./helpers/logit-rows.js";
-import { llamaTensors, seededFloats, writeTinyModel, type TinyTensor } from "./helpers/tiny-model.js";
+import { archModel, buildArchModel } from "./helpers/arch-models.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-decode-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -193,48 +194,12 @@ describe.skipIf(!SHARED_DATA)("stories260K: llama.cpp's greedy continuations and
   });
 });
 
-/** A random gemma2 (softcaps, sliding window on even blocks) or gemma3 (5 local : 1 global, two RoPE bases) model. */
-function randomGemma(arch: "gemma2" | "gemma3", tokenizerKv: GgufKv[]): string {
-  const E = 64, HEADS = 4, KV = 2, HD = 16, FF = 128, VOCAB = 512, BLOCKS = 6;
-  let seed = 29;
-  const w = (name: string, dims: number[], scale?: number): TinyTensor => {
-    const n = dims.reduce((a, b) => a * b, 1);
-    const data = scale === 1 ? seededFloats(n, seed++, 0.5).map((x) => 1 + x) : seededFloats(n, seed++, 1 / Math.sqrt(dims[0]!));
-    return { name, dims, data };
-  };
-  const ones = (name: string, n: number): TinyTensor => ({ name, dims: [n], data: new Float32Array(n).fill(1) });
-  const tensors: TinyTensor[] = [{ name: "token_embd.weight", dims: [E, VOCAB], data: seededFloats(E * VOCAB, 7, 1) }];
-  for (let b = 0; b < BLOCKS; b++) {
-    tensors.push(
-      ones(`blk.${b}.attn_norm.weight`, E),
-      w(`blk.${b}.attn_q.weight`, [E, HEADS * HD]),
-      w(`blk.${b}.attn_k.weight`, [E, KV * HD]),
-      w(`blk.${b}.attn_v.weight`, [E, KV * HD]),
-      w(`blk.${b}.attn_output.weight`, [HEADS * HD, E]),
-      ...(arch === "gemma3" ? [w(`blk.${b}.attn_q_norm.weight`, [HD], 1), w(`blk.${b}.attn_k_norm.weight`, [HD], 1)] : []),
-      ones(`blk.${b}.post_attention_norm.weight`, E),
-      ones(`blk.${b}.ffn_norm.weight`, E),
-      w(`blk.${b}.ffn_gate.weight`, [E, FF]),
-      w(`blk.${b}.ffn_up.weight`, [E, FF]),
-      w(`blk.${b}.ffn_down.weight`, [FF, E]),
-      ones(`blk.${b}.post_ffw_norm.weight`, E),
-    );
-  }
-  tensors.push(ones("output_norm.weight", E));
-  const extraKv =
-    arch === "gemma2"
-      ? [kv.u32("gemma2.attention.sliding_window", 16), kv.f32("gemma2.attn_logit_softcapping", 3), kv.f32("gemma2.final_logit_softcapping", 8)]
-      : [kv.u32("gemma3.attention.sliding_window", 16), kv.f32("gemma3.rope.freq_base", 1e6)];
-  const path = join(dir, `${arch}.gguf`);
-  writeTinyModel(path, { architecture: arch, embd: E, vocab: VOCAB, blocks: BLOCKS, heads: HEADS, headsKv: KV, ff: FF, extraKv: [...extraKv, ...tokenizerKv], tensors });
-  return path;
-}
-
 describe.skipIf(!SHARED_DATA)("random gemma2 / gemma3 models: the sliding window while decoding", () => {
   const tokenizerKv = SHARED_DATA ? readGguf(STORIES_PATH).kv.filter((e) => e.key.startsWith("tokenizer.")) : [];
   for (const arch of ["gemma2", "gemma3"] as const) {
     it(`${arch}: 70 tokens past a window of 16 equal llama.cpp's, and our recomputation under 64 tokens bit for bit`, async () => {
-      const path = randomGemma(arch, tokenizerKv);
+      // gemma2: softcaps, sliding window on even blocks; gemma3: 5 local : 1 global, two RoPE bases.
+      const path = buildArchModel(dir, archModel(arch), tokenizerKv);
       const model = await openModel(path, { threads: 2 });
       const ref = await loadReferenceModel(path);
       try {
@@ -333,11 +298,9 @@ describe("a skip mask decodes as the pruned file does", () => {
 
 describe("generation control", () => {
   function tinyModel(name: string, extraKv: GgufKv[] = []): string {
-    const spec = { embd: 64, vocab: 64, blocks: 2, heads: 4, headsKv: 2, ff: 128 };
     const path = join(dir, `${name}.gguf`);
-    // An output matrix of its own: with tied embeddings a random model only repeats its last token.
-    const output: TinyTensor = { name: "output.weight", dims: [spec.embd, spec.vocab], data: seededFloats(spec.embd * spec.vocab, 104, 1) };
-    writeTinyModel(path, { ...spec, tensors: [...llamaTensors(spec, 5), output], extraKv });
+    // An output matrix of its own (random models have one): with tied embeddings a random model only repeats its last token.
+    writeRandomModel({ architecture: "llama", embd: 64, vocab: 64, blocks: 2, heads: 4, headsKv: 2, ff: 128, contextLength: 256, weights: "F32", seed: 5, extraKv }, path);
     return path;
   }
 

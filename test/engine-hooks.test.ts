@@ -13,8 +13,9 @@ import { afterAll, describe, expect, it } from "vitest";
 
 import { blockInfluenceOf, combineHiddenStats, relativeMagnitudeOf, type HiddenStats } from "../src/evaluate/hidden-stats.js";
 import { openModel } from "../src/model.js";
+import { gaussianFloats } from "../src/models/random-blocks.js";
+import { randomModelTensors, writeModel } from "../src/models/random-model.js";
 import { SHARED_DATA, SMOLLM2_PATH, STORIES_PATH, sharedData } from "./helpers/data.js";
-import { llamaTensors, seededFloats, writeTinyModel, type TinyModelSpec } from "./helpers/tiny-model.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-hooks-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -65,8 +66,8 @@ describe("hook sums in closed form on a hand-built model", () => {
   // zero), 1 has all-zero weights, 2 and 3 are random. Token 0's embedding is
   // all zeros.
   const E = 32;
-  const base = { embd: E, vocab: 16, blocks: 4, heads: 4, headsKv: 2, ff: 48 };
-  const tensors = llamaTensors(base, 7);
+  const base = { architecture: "llama", embd: E, vocab: 16, blocks: 4, heads: 4, headsKv: 2, ff: 48, weights: "F32", seed: 7 } as const;
+  const tensors = randomModelTensors(base);
   const set = (name: string, data: Float32Array) => {
     const t = tensors.find((x) => x.name === name);
     if (!t) throw new Error(name);
@@ -77,12 +78,11 @@ describe("hook sums in closed form on a hand-built model", () => {
   embedding.fill(0, 0, E);
   set("blk.0.attn_output.weight", zeros(E * E));
   set("blk.0.ffn_down.weight", zeros(base.ff * E));
-  const bias = seededFloats(E, 99, 0.5);
+  const bias = gaussianFloats(E, 99, 0.5);
   tensors.push({ name: "blk.0.ffn_down.bias", dims: [E], data: bias });
   for (const t of tensors) if (t.name.startsWith("blk.1.") && !t.name.endsWith("norm.weight")) t.data = zeros((t.data as Float32Array).length);
-  const spec: TinyModelSpec = { ...base, tensors };
   const path = join(dir, "closed-form.gguf");
-  writeTinyModel(path, spec);
+  writeModel(path, base, tensors);
 
   const windows = [
     [1, 5, 0, 9, 3, 3, 12, 0],

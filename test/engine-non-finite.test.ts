@@ -11,18 +11,18 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { openModel } from "../src/model.js";
-import { llamaTensors, writeTinyModel, type TinyTensor } from "./helpers/tiny-model.js";
+import { randomModelTensors, writeModel, type ModelTensor } from "../src/models/random-model.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-nonfinite-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const base = { embd: 32, vocab: 64, blocks: 4, heads: 4, headsKv: 2, ff: 48 };
+const base = { architecture: "llama", embd: 32, vocab: 64, blocks: 4, heads: 4, headsKv: 2, ff: 48, weights: "F32", seed: 3 } as const;
 
 /** The tiny model with `poison` applied to the named tensors' values. */
-function model(name: string, targets: (t: TinyTensor) => boolean, value: number): string {
-  const tensors = llamaTensors(base, 3).map((t) => (targets(t) ? { ...t, data: new Float32Array((t.data as Float32Array).length).fill(value) } : t));
+function model(name: string, targets: (t: ModelTensor) => boolean, value: number): string {
+  const tensors = randomModelTensors(base).map((t) => (targets(t) ? { ...t, data: new Float32Array((t.data as Float32Array).length).fill(value) } : t));
   const path = join(dir, `${name}.gguf`);
-  writeTinyModel(path, { ...base, tensors });
+  writeModel(path, base, tensors);
   return path;
 }
 

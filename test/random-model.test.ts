@@ -1,7 +1,8 @@
 /**
- * The random models `npm run gpu-check` makes on a GPU machine (src/models/random-model.ts):
- * their blocks decode, through the engine's own dequantizers, to values of the intended scale
- * in every format; the files are deterministic, hold the formats they claim (llama.cpp's
+ * The made-up models and blocks every test and `npm run gpu-check` use (src/models/random-model.ts,
+ * random-blocks.ts): their blocks decode, through the engine's own dequantizers, to values of the
+ * intended scale in every format; kernel-test blocks and activations are reproducible and reach
+ * the extreme scales; in-memory tensors equal the streamed file's; the files are deterministic, hold the formats they claim (llama.cpp's
  * Q4_K_M rule), run on the CPU engine with finite, well-separated Block Influence values, and
  * are real GGUFs: llama.cpp runs them and agrees with our engine. And the gpu-check itself runs
  * end to end in its dry-run mode (a second CPU engine in place of CUDA), so that on a GPU
@@ -20,11 +21,12 @@ import { blockInfluenceOf } from "../src/evaluate/hidden-stats.js";
 import { readGguf } from "../src/gguf/read.js";
 import { ggmlTypeByName, ggmlTypeName } from "../src/gguf/types.js";
 import { openModel } from "../src/model.js";
-import { fillRandomBlocks, halfBits, RANDOM_BLOCK_TYPES, Rng } from "../src/models/random-blocks.js";
-import { LLAMA3_8B_Q4_K_M, Q4_K_M, SMALL_RANDOM_MODELS, writeRandomModel } from "../src/models/random-model.js";
+import { kv } from "../src/gguf/value.js";
+import { blockElements, fillRandomBlocks, gaussianFloats, halfBits, RANDOM_BLOCK_TYPES, randomTestBlocks, Rng } from "../src/models/random-blocks.js";
+import { LLAMA3_8B_Q4_K_M, Q4_K_M, randomModelTensors, SMALL_RANDOM_MODELS, writeModel, writeRandomModel } from "../src/models/random-model.js";
 import { REPO_ROOT, SHARED_DATA, STORIES_PATH } from "./helpers/data.js";
 import { loadReferenceModel, referenceNextTokenLogprobs } from "./helpers/llama-reference.js";
-import { logSoftmaxAt } from "./helpers/logit-rows.js";
+import { agreementWithReference } from "./helpers/logit-rows.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shortgpt-random-model-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,7 +74,64 @@ describe("random blocks", () => {
   }
 });
 
+describe("test blocks and activations", () => {
+  it("randomTestBlocks: reproducible random bits with finite f16 scales; extremes reach 0, subnormal and 60000 scales", () => {
+    for (const name of RANDOM_BLOCK_TYPES) {
+      const nIn = blockElements(name) === 256 ? 512 : 96;
+      const a = randomTestBlocks(name, 16, nIn, 7);
+      expect(Buffer.from(randomTestBlocks(name, 16, nIn, 7).bytes).equals(Buffer.from(a.bytes)), name).toBe(true);
+      expect(Buffer.from(randomTestBlocks(name, 16, nIn, 8).bytes).equals(Buffer.from(a.bytes)), name).toBe(false);
+      const typical = addon().kernels.dequantize(a.type, a.bytes, 16 * nIn);
+      expect(typical.every(Number.isFinite), name).toBe(true);
+      // Typical scales: |d| < 0.01 per 32 values (0.002 per 256) times the largest code.
+      expect(Math.max(...typical.map(Math.abs)), name).toBeLessThan(20);
+      if (blockElements(name) === 1) continue;
+      const e = randomTestBlocks(name, 64, nIn, 7, true);
+      const extreme = addon().kernels.dequantize(e.type, e.bytes, 64 * nIn);
+      expect(extreme.every(Number.isFinite), name).toBe(true);
+      expect(Math.max(...extreme.map(Math.abs)), `${name}: a 60000 scale`).toBeGreaterThan(1000);
+    }
+  });
+
+  it("gaussianFloats: reproducible standard normal values, scaled", () => {
+    const x = gaussianFloats(20_001, 4, 3);
+    expect(Array.from(gaussianFloats(20_001, 4, 3))).toEqual(Array.from(x));
+    const mean = x.reduce((a, v) => a + v, 0) / x.length;
+    const std = Math.sqrt(x.reduce((a, v) => a + (v - mean) ** 2, 0) / x.length);
+    // 20k samples: the sample mean is within 4 standard errors (3 / sqrt(20001) = 0.021) of 0.
+    expect(Math.abs(mean)).toBeLessThan(0.09);
+    expect(std / 3).toBeGreaterThan(0.97);
+    expect(std / 3).toBeLessThan(1.03);
+  });
+});
+
 describe("random models", () => {
+  it("randomModelTensors holds the bytes writeRandomModel writes; writeModel writes edited tensors, extraKv replacing keys", () => {
+    const spec = SMALL_RANDOM_MODELS.find((s) => s.name === "qwen3-q6_k")!;
+    const path = join(dir, "streamed.gguf");
+    writeRandomModel(spec, path);
+    const file = readGguf(path);
+    const bytes = readFileSync(path);
+    const tensors = randomModelTensors(spec);
+    expect(tensors.map((t) => t.name)).toEqual(file.tensors.map((t) => t.name));
+    for (const [i, t] of tensors.entries()) {
+      const info = file.tensors[i]!;
+      const own = t.data instanceof Float32Array ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) : t.data.bytes;
+      expect(t.dims, t.name).toEqual(info.dims.map(Number));
+      expect(Buffer.from(own).equals(bytes.subarray(info.offset, info.offset + own.length)), t.name).toBe(true);
+    }
+    const edited = tensors.filter((t) => t.name !== "output.weight");
+    const handBuilt = join(dir, "hand-built.gguf");
+    writeModel(handBuilt, { ...spec, extraKv: [kv.u32("qwen3.context_length", 512)] }, edited);
+    const again = readGguf(handBuilt);
+    expect(again.kv.filter((e) => e.key === "qwen3.context_length").map((e) => e.value)).toEqual([512]);
+    expect(again.tensors.map((t) => t.name)).toEqual(edited.map((t) => t.name));
+    const q = again.tensors.find((t) => t.name === "blk.0.attn_q.weight")!;
+    const want = (edited.find((t) => t.name === "blk.0.attn_q.weight")!.data as { bytes: Uint8Array }).bytes;
+    expect(Buffer.from(want).equals(readFileSync(handBuilt).subarray(q.offset, q.offset + want.length))).toBe(true);
+  });
+
+
   it("are deterministic and hold the formats they claim (llama.cpp's Q4_K_M rule)", () => {
     const spec = SMALL_RANDOM_MODELS.find((s) => s.name === "llama-q4_k_m")!;
     const a = join(dir, "a.gguf");
@@ -134,16 +193,7 @@ describe("random models", () => {
         const ref = await loadReferenceModel(path);
         try {
           const r = await referenceNextTokenLogprobs(ref, ids, { threads: 1, positions: ids.map((_, t) => t) });
-          const logits = await model.logits(ids);
-          let agree = 0;
-          let worst = 0;
-          for (const item of r.items) {
-            const row = logits.subarray(item.position * 512, (item.position + 1) * 512);
-            let best = 0;
-            for (let i = 1; i < 512; i++) if (row[i]! > row[best]!) best = i;
-            if (best === item.argmax) agree++;
-            worst = Math.max(worst, Math.abs(logSoftmaxAt(row, item.argmax) - item.argmaxLogprob));
-          }
+          const { agree, worstArgmax: worst } = agreementWithReference(await model.logits(ids), 512, r.items);
           console.log(`[random-model] ${name} vs llama.cpp: greedy ${agree}/${r.items.length}, max |Δ ln p| ${worst.toExponential(2)}`);
           // Our engine follows llama.cpp's CPU numerics (quantized activations, f16 K/V) but not its
           // every rounding: on real quantized models ln p differs from llama.cpp's by up to

@@ -9,6 +9,7 @@
 #include "cpu/weight_types.h"
 #include "engine/attention_kernels.h"
 #include "engine/batch_plan.h"
+#include "engine/kv_cache.h"
 
 namespace shortgpt::cuda {
 
@@ -59,18 +60,7 @@ class DeviceKvCache final : public KvCache {
   DeviceKvCache(const ModelConfig& config, const std::vector<uint8_t>& skip, bool f16, int64_t max_cells,
                 DeviceTally* tally, cudaStream_t stream)
       : f16_(f16), max_cells_(max_cells), tally_(tally), stream_(stream) {
-    if (static_cast<int>(skip.size()) != config.n_layer) {
-      throw NativeError("ERR_INVALID_ARG", "the KV cache's skip mask needs one entry per block");
-    }
-    if (max_cells < 1) throw NativeError("ERR_INVALID_ARG", "a KV cache needs at least one cell");
-    blocks_.resize(static_cast<size_t>(config.n_layer));
-    for (int i = 0; i < config.n_layer; ++i) {
-      const BlockConfig& bc = config.blocks[static_cast<size_t>(i)];
-      Block& b = blocks_[static_cast<size_t>(i)];
-      b.kept = skip[static_cast<size_t>(i)] == 0;
-      b.k_row = int64_t(bc.n_head_kv) * config.head_dim_k;
-      b.v_row = int64_t(bc.n_head_kv) * config.head_dim_v;
-    }
+    for (const KvBlockShape& s : kv_block_shapes(config, skip, max_cells)) blocks_.emplace_back(s);
   }
 
   int64_t max_cells() const override { return max_cells_; }
@@ -81,9 +71,8 @@ class DeviceKvCache final : public KvCache {
   }
   bool f16() const { return f16_; }
 
-  struct Block {
-    bool kept = false;
-    int64_t k_row = 0, v_row = 0;
+  struct Block : KvBlockShape {
+    explicit Block(const KvBlockShape& shape) : KvBlockShape(shape) {}
     int64_t capacity = 0, cells = 0;
     DeviceBuffer k, v;
   };
@@ -484,18 +473,7 @@ void CudaBackend::release_slot_after_compute(int layer) {
 
 const float* CudaBackend::rope_table(int layer, int64_t positions, int64_t context) {
   if (config_.rope.n_rot <= 0) return nullptr;
-  const BlockConfig& b = config_.blocks[static_cast<size_t>(layer)];
-  RopeSetting setting;
-  setting.base = b.rope_base;
-  setting.freq_scale = b.rope_freq_scale;
-  if (!weights_.rope_freq_factors().empty()) {
-    setting.factors = weights_.rope_freq_factors().data();
-  } else if (!weights_.rope_factors_short().empty() || !weights_.rope_factors_long().empty()) {
-    // phi3 longrope: long factors only when the sequences exceed the training context (cpu_backend.cc).
-    const bool use_long = config_.rope.n_ctx_orig > 0 && context > config_.rope.n_ctx_orig;
-    const Vec& f = use_long ? weights_.rope_factors_long() : weights_.rope_factors_short();
-    setting.factors = f.empty() ? nullptr : f.data();
-  }
+  const RopeSetting setting = rope_setting(config_, weights_, layer, context);
   DeviceRope* r = nullptr;
   for (auto& t : ropes_) {
     if (t->setting == setting) r = t.get();

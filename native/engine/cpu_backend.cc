@@ -111,18 +111,7 @@ void CpuBackend::prepare_positions(const BatchLayout& batch) {
 }
 
 const RopeTable& CpuBackend::rope_for(int layer, int64_t positions, int64_t context) {
-  const BlockConfig& b = config_.blocks[static_cast<size_t>(layer)];
-  RopeSetting setting;
-  setting.base = b.rope_base;
-  setting.freq_scale = b.rope_freq_scale;
-  if (!weights_.rope_freq_factors().empty()) {
-    setting.factors = weights_.rope_freq_factors().data();
-  } else if (!weights_.rope_factors_short().empty() || !weights_.rope_factors_long().empty()) {
-    // phi3 longrope: long factors only when the sequences exceed the training context.
-    const bool use_long = config_.rope.n_ctx_orig > 0 && context > config_.rope.n_ctx_orig;
-    const Vec& f = use_long ? weights_.rope_factors_long() : weights_.rope_factors_short();
-    setting.factors = f.empty() ? nullptr : f.data();
-  }
+  const RopeSetting setting = rope_setting(config_, weights_, layer, context);
   for (auto& t : ropes_) {
     if (t->setting() == setting) {
       t->reserve(positions);

@@ -17,20 +17,25 @@ constexpr int64_t kMinCells = 64;
 
 }  // namespace
 
-HostKvCache::HostKvCache(const ModelConfig& config, const std::vector<uint8_t>& skip, bool f16, int64_t max_cells)
-    : f16_(f16), max_cells_(max_cells) {
+std::vector<KvBlockShape> kv_block_shapes(const ModelConfig& config, const std::vector<uint8_t>& skip, int64_t max_cells) {
   if (static_cast<int>(skip.size()) != config.n_layer) {
     throw NativeError("ERR_INVALID_ARG", "the KV cache's skip mask needs one entry per block");
   }
   if (max_cells < 1) throw NativeError("ERR_INVALID_ARG", "a KV cache needs at least one cell");
-  blocks_.resize(static_cast<size_t>(config.n_layer));
+  std::vector<KvBlockShape> shapes(static_cast<size_t>(config.n_layer));
   for (int i = 0; i < config.n_layer; ++i) {
     const BlockConfig& bc = config.blocks[static_cast<size_t>(i)];
-    Block& b = blocks_[static_cast<size_t>(i)];
-    b.kept = skip[static_cast<size_t>(i)] == 0;
-    b.k_row = int64_t(bc.n_head_kv) * config.head_dim_k;
-    b.v_row = int64_t(bc.n_head_kv) * config.head_dim_v;
+    KvBlockShape& s = shapes[static_cast<size_t>(i)];
+    s.kept = skip[static_cast<size_t>(i)] == 0;
+    s.k_row = int64_t(bc.n_head_kv) * config.head_dim_k;
+    s.v_row = int64_t(bc.n_head_kv) * config.head_dim_v;
   }
+  return shapes;
+}
+
+HostKvCache::HostKvCache(const ModelConfig& config, const std::vector<uint8_t>& skip, bool f16, int64_t max_cells)
+    : f16_(f16), max_cells_(max_cells) {
+  for (const KvBlockShape& s : kv_block_shapes(config, skip, max_cells)) blocks_.emplace_back(s);
 }
 
 int64_t HostKvCache::bytes() const {

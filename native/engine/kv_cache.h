@@ -30,6 +30,18 @@ struct KvBlockView {
   int64_t cells = 0;              // cells written
 };
 
+// What a KV cache holds per block, whatever memory it uses: whether it keeps
+// the block (not skipped) and the elements of one cell's K and V rows.
+struct KvBlockShape {
+  bool kept = false;
+  int64_t k_row = 0, v_row = 0;
+};
+
+// The shapes of every block for a cache made with `skip` (n_layer entries,
+// nonzero = skipped) and room for at most `max_cells` cells; throws
+// ERR_INVALID_ARG for a mask of the wrong length or max_cells < 1.
+std::vector<KvBlockShape> kv_block_shapes(const ModelConfig& config, const std::vector<uint8_t>& skip, int64_t max_cells);
+
 class HostKvCache final : public KvCache {
  public:
   // skip: n_layer entries (nonzero = the block is skipped and holds nothing).
@@ -48,9 +60,8 @@ class HostKvCache final : public KvCache {
   KvBlockView view(int layer) const;
 
  private:
-  struct Block {
-    bool kept = false;
-    int64_t k_row = 0, v_row = 0;
+  struct Block : KvBlockShape {
+    explicit Block(const KvBlockShape& shape) : KvBlockShape(shape) {}
     int64_t capacity = 0, cells = 0;
     std::vector<uint16_t> k16, v16;
     std::vector<float> k32, v32;

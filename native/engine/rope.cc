@@ -1,8 +1,24 @@
 #include "engine/rope.h"
 
 #include "cpu/rope.h"
+#include "engine/model_weights.h"
 
 namespace shortgpt {
+
+RopeSetting rope_setting(const ModelConfig& config, const ModelWeights& weights, int layer, int64_t context) {
+  const BlockConfig& b = config.blocks[static_cast<size_t>(layer)];
+  RopeSetting setting;
+  setting.base = b.rope_base;
+  setting.freq_scale = b.rope_freq_scale;
+  if (!weights.rope_freq_factors().empty()) {
+    setting.factors = weights.rope_freq_factors().data();
+  } else if (!weights.rope_factors_short().empty() || !weights.rope_factors_long().empty()) {
+    const bool use_long = config.rope.n_ctx_orig > 0 && context > config.rope.n_ctx_orig;
+    const Vec& f = use_long ? weights.rope_factors_long() : weights.rope_factors_short();
+    setting.factors = f.empty() ? nullptr : f.data();
+  }
+  return setting;
+}
 
 void RopeTable::reserve(int64_t n) {
   if (n <= n_pos_) return;

@@ -25,6 +25,15 @@ struct RopeSetting {
   }
 };
 
+class ModelWeights;
+
+// Block `layer`'s setting for sequences of up to `context` tokens: its base and
+// frequency scale, and the frequency factors the file holds (llama3's
+// rope_freqs, or phi3's longrope factors: the long ones only when the
+// sequences exceed the training context). Every backend asks this, so they
+// rotate alike.
+RopeSetting rope_setting(const ModelConfig& config, const ModelWeights& weights, int layer, int64_t context);
+
 class RopeTable {
  public:
   RopeTable(const RopeConfig& rope, const RopeSetting& setting) : rope_(rope), setting_(setting) {}

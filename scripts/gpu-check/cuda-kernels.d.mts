@@ -1,8 +1,7 @@
 // Types of cuda-kernels.mjs for the TypeScript tests that import it.
-export declare const CUDA_KERNEL_TYPES: string[];
-export declare function randomBlocks(name: string, rows: number, nIn: number, seed: number, extremes?: boolean, tame?: number): { type: number; bytes: Uint8Array };
 export interface CudaKernelCheck {
   name: string;
   run(): { ok: boolean; detail: string };
 }
-export declare function cudaKernelChecks(addons: { cpu: any; cuda: any }): CudaKernelCheck[];
+/** `random`: the random-blocks module (src/models/random-blocks.ts, or its dist/ build). */
+export declare function cudaKernelChecks(addons: { cpu: any; cuda: any; random: typeof import("../../src/models/random-blocks.js") }): CudaKernelCheck[];

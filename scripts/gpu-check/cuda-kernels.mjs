@@ -4,9 +4,13 @@
 // it) and test/cuda-kernels.test.ts runs the same checks under vitest.
 //
 //   import { cudaKernelChecks } from "./scripts/gpu-check/cuda-kernels.mjs";
-//   for (const c of cudaKernelChecks({ cpu: cpuAddon.kernels, cuda: cudaAddon.cudaKernels })) {
+//   const random = await import("./dist/models/random-blocks.js");   // the test: src/models/random-blocks.ts
+//   for (const c of cudaKernelChecks({ cpu: cpuAddon.kernels, cuda: cudaAddon.cudaKernels, random })) {
 //     const { ok, detail } = c.run();   // throws only on a native error (e.g. ERR_CUDA_UNAVAILABLE)
 //   }
+//
+// Random blocks and activations come from the package's one generator (src/models/random-blocks.ts),
+// passed in, since this file runs both from dist/ (the GPU check) and from src/ (vitest).
 //
 // What each check demands, and why:
 //  - dequantize, every format: bit-identical to the CPU (both run native/cpu/block_values.h,
@@ -19,110 +23,6 @@
 //  - attention: within 2e-5 of a float64 reference (causal per sequence, GQA, sliding window,
 //    softcap, f16-rounded K and V), head sizes 8 to 256;
 //  - compare_rows: within 1e-12 of float64 sums, zero rows as cos 1.
-
-/**
- * ggml types the kernels read: id, elements and bytes per block, offsets of the f16 scales
- * (d, then m / dmin), and for tame blocks: `code`, the largest |value| / d a block can give,
- * and `second`, the second scale as a multiple of d, chosen so random codes average zero
- * (Q4_1 / Q5_1: m = second d; Q2_K / Q4_K / Q5_K: dmin = second d).
- */
-const TYPES = {
-  F32: { id: 0, elems: 1, bytes: 4 },
-  F16: { id: 1, elems: 1, bytes: 2 },
-  BF16: { id: 30, elems: 1, bytes: 2 },
-  Q4_0: { id: 2, elems: 32, bytes: 18, scales: [0], code: 8 },
-  Q4_1: { id: 3, elems: 32, bytes: 20, scales: [0, 2], positive: true, code: 15, second: -7.5 },
-  Q5_0: { id: 6, elems: 32, bytes: 22, scales: [0], code: 16 },
-  Q5_1: { id: 7, elems: 32, bytes: 24, scales: [0, 2], positive: true, code: 31, second: -15.5 },
-  Q8_0: { id: 8, elems: 32, bytes: 34, scales: [0], code: 128 },
-  Q2_K: { id: 10, elems: 256, bytes: 84, scales: [80, 82], positive: true, code: 45, second: 1.5 },
-  Q3_K: { id: 11, elems: 256, bytes: 110, scales: [108], code: 128 },
-  Q4_K: { id: 12, elems: 256, bytes: 144, scales: [0, 2], positive: true, code: 945, second: 7.5 },
-  Q5_K: { id: 13, elems: 256, bytes: 176, scales: [0, 2], positive: true, code: 1953, second: 15.5 },
-  Q6_K: { id: 14, elems: 256, bytes: 210, scales: [208], code: 4064 },
-  IQ4_NL: { id: 20, elems: 32, bytes: 18, scales: [0], code: 127 },
-  IQ4_XS: { id: 23, elems: 256, bytes: 136, scales: [0], code: 4064 },
-};
-export const CUDA_KERNEL_TYPES = Object.keys(TYPES);
-
-/** xorshift32 in [0, 1). */
-function rng(seed) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
-
-function gaussian(n, seed, scale = 1) {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u = Math.max(r(), 1e-12), v = r();
-    const m = Math.sqrt(-2 * Math.log(u)) * scale;
-    out[i] = m * Math.cos(2 * Math.PI * v);
-    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * v);
-  }
-  return out;
-}
-
-/** IEEE half bits of v (|v| < 65504), round to nearest even. */
-function halfBits(v) {
-  const f = new Float32Array([v]);
-  const u = new Uint32Array(f.buffer)[0];
-  const sign = (u >>> 16) & 0x8000;
-  const a = u & 0x7fffffff;
-  if (a >= 0x38800000) return sign | ((a + 0xfff + ((a >>> 13) & 1) - 0x38000000) >>> 13);
-  return sign | Math.round(Math.abs(f[0]) * 2 ** 24);
-}
-
-/**
- * rows x nIn weights of `name`: random bits with realistic f16 scales (and, with `extremes`,
- * zero, subnormal and 60000 ones). With `tame` (a number), every weight stays within about
- * +-tame instead: the scales follow each format's code range, so a model made of such blocks
- * keeps its activations in a sane range (random codes with the realistic scales can give
- * weights of several units in the wide-code formats).
- */
-export function randomBlocks(name, rows, nIn, seed, extremes = false, tame = 0) {
-  const t = TYPES[name];
-  const bytes = new Uint8Array((rows * nIn / t.elems) * t.bytes);
-  const view = new DataView(bytes.buffer);
-  const r = rng(seed);
-  if (t.elems === 1) {
-    const g = gaussian(rows * nIn, seed, tame > 0 ? tame / 3 : 0.05);
-    for (let i = 0; i < g.length; i++) {
-      if (name === "F32") view.setFloat32(4 * i, g[i], true);
-      else if (name === "F16") view.setUint16(2 * i, halfBits(g[i]), true);
-      else view.setUint16(2 * i, new Uint32Array(new Float32Array([g[i]]).buffer)[0] >>> 16, true);
-    }
-    return { type: t.id, bytes };
-  }
-  for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
-  for (let b = 0; b < bytes.length / t.bytes; b++) {
-    if (tame > 0) {
-      const d = (tame / t.code) * (0.5 + 0.5 * r()) * (t.positive || r() < 0.5 ? 1 : -1);
-      view.setUint16(b * t.bytes + t.scales[0], halfBits(d), true);
-      if (t.scales.length > 1) view.setUint16(b * t.bytes + t.scales[1], halfBits(d * t.second), true);
-      continue;
-    }
-    for (const off of t.scales) {
-      let d = (r() - 0.5) * (t.elems === 256 ? 0.004 : 0.02);
-      if (t.positive) d = Math.abs(d);
-      if (extremes) {
-        const k = Math.floor(r() * 10);
-        if (k === 0) d = 0;
-        else if (k === 1) d = 2 ** -24;
-        else if (k === 2) d = d < 0 ? -60000 : 60000;
-      }
-      view.setUint16(b * t.bytes + off, halfBits(d), true);
-    }
-  }
-  return { type: t.id, bytes };
-}
 
 /** The largest |got - want| / bound(i), and where. */
 function worst(got, want, bound) {
@@ -142,15 +42,19 @@ function result(ok, detail) {
 }
 
 /** The checks, each { name, run(): { ok, detail } }. */
-export function cudaKernelChecks({ cpu, cuda }) {
+export function cudaKernelChecks({ cpu, cuda, random }) {
   const checks = [];
+  const gaussian = random.gaussianFloats;
+  // The formats the CUDA kernels read: every one the generator makes.
+  const types = random.RANDOM_BLOCK_TYPES;
+  const superBlock = (name) => random.blockElements(name) === 256;
 
-  for (const [i, name] of CUDA_KERNEL_TYPES.entries()) {
+  for (const [i, name] of types.entries()) {
     checks.push({
       name: `dequantize ${name}: bit-identical to the CPU`,
       run() {
-        const nIn = TYPES[name].elems === 256 ? 512 : 96;
-        const w = randomBlocks(name, 16, nIn, 300 + i, true);
+        const nIn = superBlock(name) ? 512 : 96;
+        const w = random.randomTestBlocks(name, 16, nIn, 300 + i, true);
         const want = cpu.dequantize(w.type, w.bytes, 16 * nIn);
         const got = cuda.dequantize(w.type, w.bytes, 16 * nIn);
         for (let k = 0; k < want.length; k++) {
@@ -161,13 +65,13 @@ export function cudaKernelChecks({ cpu, cuda }) {
     });
   }
 
-  for (const [i, name] of CUDA_KERNEL_TYPES.entries()) {
+  for (const [i, name] of types.entries()) {
     checks.push({
       name: `matmul ${name}: GEMM and mat-vec within input rounding of float64`,
       run() {
-        const nIn = TYPES[name].elems === 256 ? 512 : 256;
+        const nIn = superBlock(name) ? 512 : 256;
         const nOut = 200; // crosses the 64-row dequantization slices the test surface uses
-        const w = randomBlocks(name, nOut, nIn, 500 + i);
+        const w = random.randomTestBlocks(name, nOut, nIn, 500 + i);
         const wf = cpu.dequantize(w.type, w.bytes, nOut * nIn);
         const details = [];
         let ok = true;
@@ -224,8 +128,8 @@ export function cudaKernelChecks({ cpu, cuda }) {
     name: "QK-norm + RoPE (normal, neox, frequency factors, YaRN) + scale as the CPU",
     run() {
       const heads = 3, hd = 64, rows = 20;
-      const r = rng(77);
-      const positions = Int32Array.from({ length: rows }, () => Math.floor(r() * 3000));
+      const r = new random.Rng(77);
+      const positions = Int32Array.from({ length: rows }, () => r.int(0, 2999));
       const x = gaussian(rows * heads * hd, 12, 2);
       const normW = gaussian(hd, 13, 0.5).map((v) => 1 + v);
       const ropes = [

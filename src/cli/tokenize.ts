@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 
 import type { Command } from "commander";
 
+import { ChunkedOutput } from "./chunked-output.js";
 import { action, UsageError } from "./common.js";
 
 interface TokenizeFlags {
@@ -51,23 +52,38 @@ Examples:
         const { loadTokenizer } = await import("../tokenizer/index.js");
         const tokenizer = loadTokenizer(model);
         const ids = tokenizer.encode(input, { addSpecial: flags.special, parseSpecial: flags.parseSpecial });
-
-        if (flags.json) {
-          process.stdout.write(`${JSON.stringify({ ids, count: ids.length })}\n`);
-          return;
-        }
-        const chunks: Buffer[] = [];
-        if (flags.ids) {
-          chunks.push(Buffer.from(`[${ids.join(", ")}]\n`));
-        } else {
-          for (const id of ids) {
-            chunks.push(Buffer.from(`${String(id).padStart(6)} -> '`), Buffer.from(tokenizer.tokenPiece(id, true)), QUOTE_NEWLINE);
-          }
-        }
-        if (flags.showCount) chunks.push(Buffer.from(`Total number of tokens: ${ids.length}\n`));
-        process.stdout.write(Buffer.concat(chunks));
+        await printTokens(ids, flags, (id) => tokenizer.tokenPiece(id, true));
       }),
     );
 }
 
-const QUOTE_NEWLINE = Buffer.from("'\n");
+/** Ids per batch between waits for stdout to drain. */
+const BATCH = 4096;
+
+/**
+ * Streams the ids to stdout in the chosen format (see ChunkedOutput: the output of a large text is
+ * several times its size, and used to be built whole in memory first). Stops when the reader goes.
+ */
+async function printTokens(ids: readonly number[], flags: TokenizeFlags, pieceOf: (id: number) => Uint8Array): Promise<void> {
+  const out = new ChunkedOutput(process.stdout);
+  // The --json text is JSON.stringify's ({"ids":[1,2],"count":2}), written a batch at a time.
+  out.put(flags.json ? '{"ids":[' : flags.ids ? "[" : "");
+  for (let start = 0; start < ids.length; start += BATCH) {
+    const end = Math.min(ids.length, start + BATCH);
+    for (let i = start; i < end; i++) {
+      const id = ids[i]!;
+      if (flags.json || flags.ids) {
+        out.put(i === 0 ? String(id) : `${flags.json ? "," : ", "}${id}`);
+      } else {
+        out.put(`${String(id).padStart(6)} -> '`);
+        out.put(pieceOf(id));
+        out.put("'\n");
+      }
+    }
+    if (!(await out.ready())) return;
+  }
+  if (flags.json) out.put(`],"count":${ids.length}}\n`);
+  else if (flags.ids) out.put("]\n");
+  if (flags.showCount && !flags.json) out.put(`Total number of tokens: ${ids.length}\n`);
+  await out.finish();
+}

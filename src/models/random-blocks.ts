@@ -1,14 +1,19 @@
 /**
- * Random weights written directly in a ggml block format, for models made up
- * on the spot (src/models/random-model.ts): quants are uniform random bits,
- * and every scale field is set so that the values have mean ~0 and the
- * standard deviation asked for. Nothing is quantized from floats, so an
- * 8B-parameter file is made at memory speed.
+ * Random values in ggml's formats: the one place tests, checks and benchmarks make weight
+ * blocks and activations from a seed.
  *
- * Sub-block scales are random (and mins differ from scales), so a decoder
- * that mixes up scale fields gives different numbers: a CPU-vs-GPU check on
- * these files exercises every field of the format. Layouts follow ggml's
- * block structs (../shared/docs/llama-cpp-facts.md §2).
+ * - `fillRandomBlocks`: weights for models made up on the spot (src/models/random-model.ts):
+ *   quants are uniform random bits, and every scale field is set so that the values have mean
+ *   ~0 and the standard deviation asked for. Nothing is quantized from floats, so an
+ *   8B-parameter file is made at memory speed. Sub-block scales are random (and mins differ from
+ *   scales), so a decoder that mixes up scale fields gives different numbers: a CPU-vs-GPU check
+ *   on these files exercises every field of the format.
+ * - `randomTestBlocks`: blocks for kernel tests: every bit random (sub-block scales and mins
+ *   included) but the f16 scales, which get typical sizes or, on request, the extremes a
+ *   decoder must survive (zero, subnormal, ±60000).
+ * - `gaussianFloats`: activations.
+ *
+ * Layouts follow ggml's block structs (../shared/docs/llama-cpp-facts.md §2).
  */
 import { createCipheriv, type Cipher } from "node:crypto";
 
@@ -162,8 +167,15 @@ function fillFloats(out: Uint8Array, n: number, std: number, rng: Rng, encode: "
   }
 }
 
-/** Types `fillRandomBlocks` writes. */
+/** Types `fillRandomBlocks` and `randomTestBlocks` write. */
 export const RANDOM_BLOCK_TYPES: readonly string[] = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"];
+
+/** Values per block of one of those types (rows must be a multiple of it). */
+export function blockElements(typeName: string): number {
+  const info = ggmlTypeByName(typeName);
+  if (!info) throw new ShortgptError("ERR_UNSUPPORTED_TYPE", `unknown ggml type ${typeName}`);
+  return info.blockElems;
+}
 
 /**
  * The bytes of each quantized format that hold scales and mins (byte ranges within a block):
@@ -328,4 +340,83 @@ function setScales(name: string, out: Uint8Array, blocks: number, std: number, r
       }
     }
   }
+}
+
+/** Standard normal floats (Box-Muller on `Rng(seed)`), times `scale`. */
+export function gaussianFloats(n: number, seed: number, scale = 1): Float32Array {
+  const rng = new Rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = Math.max(rng.uniform(), 1e-12);
+    const v = rng.uniform();
+    const m = Math.sqrt(-2 * Math.log(u)) * scale;
+    out[i] = m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** Offsets of each block's f16 scale fields: d, then m or dmin. */
+const F16_SCALES: Readonly<Record<string, readonly number[]>> = {
+  Q4_0: [0],
+  Q4_1: [0, 2],
+  Q5_0: [0],
+  Q5_1: [0, 2],
+  Q8_0: [0],
+  IQ4_NL: [0],
+  Q2_K: [80, 82],
+  Q3_K: [108],
+  Q4_K: [0, 2],
+  Q5_K: [0, 2],
+  Q6_K: [208],
+  IQ4_XS: [0],
+};
+
+/** Formats whose d and min are subtracted (y = d·q − m), so their scales are stored non-negative. */
+const UNSIGNED_SCALES = new Set(["Q4_1", "Q5_1", "Q2_K", "Q4_K", "Q5_K"]);
+
+export interface TestBlocks {
+  /** ggml type id. */
+  readonly type: number;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * `rows` rows of `nIn` values of `typeName` for kernel tests. Quantized formats: every bit
+ * random, then each f16 scale set to a finite value of typical size (weights of order
+ * 0.01-0.1 once the codes apply); with `extremes`, one scale in ten each is zero, 2^-24
+ * (subnormal) or ±60000. Float formats: normal values of standard deviation 0.05.
+ */
+export function randomTestBlocks(typeName: string, rows: number, nIn: number, seed: number, extremes = false): TestBlocks {
+  const info = ggmlTypeByName(typeName);
+  if (!info || !RANDOM_BLOCK_TYPES.includes(info.name)) throw new ShortgptError("ERR_UNSUPPORTED_TYPE", `random test blocks cannot be made in ${typeName}`);
+  if (nIn % info.blockElems !== 0) throw new ShortgptError("ERR_INVALID_ARG", `${nIn} values are not a whole number of ${info.name} blocks (${info.blockElems})`);
+  const blocks = (rows * nIn) / info.blockElems;
+  const bytes = new Uint8Array(blocks * info.blockBytes);
+  const view = new DataView(bytes.buffer);
+  if (info.blockElems === 1) {
+    const g = gaussianFloats(blocks, seed, 0.05);
+    for (let i = 0; i < blocks; i++) {
+      if (info.name === "F32") view.setFloat32(4 * i, g[i]!, true);
+      else view.setUint16(2 * i, info.name === "F16" ? halfBits(g[i]!) : bf16Bits(g[i]!), true);
+    }
+    return { type: info.id, bytes };
+  }
+  const rng = new Rng(seed);
+  rng.fill(bytes);
+  const typical = info.blockElems === 256 ? 0.004 : 0.02;
+  for (let b = 0; b < blocks; b++) {
+    for (const off of F16_SCALES[info.name]!) {
+      let d = (rng.uniform() - 0.5) * typical;
+      if (UNSIGNED_SCALES.has(info.name)) d = Math.abs(d);
+      if (extremes) {
+        const k = rng.int(0, 9);
+        if (k === 0) d = 0;
+        else if (k === 1) d = 2 ** -24;
+        else if (k === 2) d = d < 0 ? -60000 : 60000;
+      }
+      view.setUint16(b * info.blockBytes + off, halfBits(d), true);
+    }
+  }
+  return { type: info.id, bytes };
 }

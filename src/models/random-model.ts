@@ -1,10 +1,15 @@
 /**
- * GGUF models with random weights and the shapes of real ones, written with
- * the project's own GGUF layout (src/gguf/write.ts) and streamed to disk: a
- * Llama-3-8B-shaped Q4_K_M file (4.9 GB) takes seconds, and needs no
- * download. For checks that compare two engines on the same file (CPU vs
- * CUDA in scripts/gpu-check.mjs) and for speed measurements: the numbers
- * mean nothing as language, but every tensor, shape and format is real.
+ * GGUF models made up on the spot, the one place tests, `npm run gpu-check` and benchmarks get
+ * them from: random weights with the shapes of real models (every architecture the engine
+ * runs, every block format, a Llama-3-8B-shaped Q4_K_M), or the tensors a test chooses, written
+ * with the project's own GGUF layout (src/gguf/write.ts) and llama.cpp's metadata keys.
+ *
+ * - `writeRandomModel` streams a random model to disk: a Llama-3-8B-shaped Q4_K_M file (4.9 GB)
+ *   takes seconds, and needs no download. For checks that compare two engines on the same file
+ *   (CPU vs CUDA in scripts/gpu-check.mjs) and for speed measurements: the numbers mean nothing
+ *   as language, but every tensor, shape and format is real.
+ * - `randomModelTensors` makes the same tensors in memory, for small models a test edits (a NaN
+ *   in one block, a zeroed projection) before `writeModel` writes them.
  *
  * Weights are well scaled so activations stay finite through every block:
  * matrices have standard deviation gain/sqrt(fan-in), norms hover around 1.
@@ -18,13 +23,13 @@
  * positions), which would make a comparison of two backends measure the
  * model's chaos instead of the backends. Everything follows from the seed.
  */
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
 import { ShortgptError } from "../errors.js";
 import { ggmlType, ggmlTypeByName } from "../gguf/types.js";
 import { kv, type GgufKv } from "../gguf/value.js";
-import { layoutGguf, type GgufTensorSpec } from "../gguf/write.js";
+import { layoutGguf, tensorByteSize, type GgufTensorSpec } from "../gguf/write.js";
 import { fillRandomBlocks, Rng } from "./random-blocks.js";
 
 export type RandomArchitecture = "llama" | "qwen2" | "qwen3" | "gemma2" | "gemma3" | "phi3";
@@ -35,10 +40,12 @@ export type WeightRole = "token_embd" | "output" | "attn_q" | "attn_k" | "attn_v
 /** The format of one matrix: a ggml type name (e.g. "Q4_K"); `block` is null for token_embd and output. */
 export type WeightFormat = (role: WeightRole, block: number | null, blocks: number) => string;
 
-export interface RandomModelSpec {
-  readonly architecture: RandomArchitecture;
-  /** general.name. */
-  readonly name: string;
+/** What the metadata says: llama.cpp's required keys, plus those set here. */
+export interface ModelShape {
+  /** general.architecture: any name for a hand-built file (an unsupported one included). */
+  readonly architecture: string;
+  /** general.name (default "random model"). */
+  readonly name?: string;
   readonly embd: number;
   readonly blocks: number;
   readonly heads: number;
@@ -47,17 +54,34 @@ export interface RandomModelSpec {
   readonly headDim?: number;
   readonly ff: number;
   readonly vocab: number;
+  /** context_length (default 4096). */
   readonly contextLength?: number;
+  /** rope.freq_base, when set (llama.cpp's default is 10000). */
   readonly ropeBase?: number;
   /** gemma2 / gemma3: the sliding window of the local blocks. */
   readonly slidingWindow?: number;
+  /** gemma2's attn_logit_softcapping and final_logit_softcapping, when set (llama.cpp's defaults are 50 and 30). */
+  readonly attnSoftcap?: number;
+  readonly finalSoftcap?: number;
+  /** More metadata (e.g. a tokenizer's keys, so llama.cpp can load the file); a key given here replaces the one above. */
+  readonly extraKv?: readonly GgufKv[];
+}
+
+export interface RandomModelSpec extends ModelShape {
+  readonly architecture: RandomArchitecture;
   /** llama: a llama3-style rope_freqs.weight. */
   readonly ropeFreqFactors?: boolean;
   /** Matrix formats: one type name for all, or a rule (see `Q4_K_M`). Norms, biases and factors are F32. */
   readonly weights: string | WeightFormat;
   readonly seed?: number;
-  /** More metadata (e.g. a tokenizer's keys, so llama.cpp can load the file). */
-  readonly extraKv?: readonly GgufKv[];
+}
+
+/** A tensor held in memory: F32 values, or the raw bytes of another type. */
+export interface ModelTensor {
+  name: string;
+  /** ggml order: dims[0] is the row length. */
+  dims: number[];
+  data: Float32Array | { type: number; bytes: Uint8Array };
 }
 
 /**
@@ -159,30 +183,30 @@ function planTensors(spec: RandomModelSpec): PlannedTensor[] {
   return out;
 }
 
-function metadata(spec: RandomModelSpec): GgufKv[] {
-  const a = spec.architecture;
+function metadata(shape: ModelShape): GgufKv[] {
+  const a = shape.architecture;
   const k = (suffix: string) => `${a}.${suffix}`;
-  const hd = spec.headDim ?? spec.embd / spec.heads;
   const out: GgufKv[] = [
     kv.string("general.architecture", a),
-    kv.string("general.name", spec.name),
-    kv.string("general.description", "random weights with a real model's shapes (shortgpt random-model)"),
-    kv.u32(k("context_length"), spec.contextLength ?? 4096),
-    kv.u32(k("embedding_length"), spec.embd),
-    kv.u32(k("block_count"), spec.blocks),
-    kv.u32(k("feed_forward_length"), spec.ff),
-    kv.u32(k("attention.head_count"), spec.heads),
-    kv.u32(k("attention.head_count_kv"), spec.headsKv),
+    kv.string("general.name", shape.name ?? "random model"),
+    kv.u32(k("context_length"), shape.contextLength ?? 4096),
+    kv.u32(k("embedding_length"), shape.embd),
+    kv.u32(k("block_count"), shape.blocks),
+    kv.u32(k("feed_forward_length"), shape.ff),
+    kv.u32(k("attention.head_count"), shape.heads),
+    kv.u32(k("attention.head_count_kv"), shape.headsKv),
     kv.f32(k("attention.layer_norm_rms_epsilon"), 1e-6),
-    kv.f32(k("rope.freq_base"), spec.ropeBase ?? 10000),
-    kv.u32(k("rope.dimension_count"), hd),
   ];
-  if (spec.headDim !== undefined && spec.headDim !== spec.embd / spec.heads) {
-    out.push(kv.u32(k("attention.key_length"), hd), kv.u32(k("attention.value_length"), hd));
+  if (shape.ropeBase !== undefined) out.push(kv.f32(k("rope.freq_base"), shape.ropeBase));
+  if (shape.headDim !== undefined && shape.headDim !== shape.embd / shape.heads) {
+    out.push(kv.u32(k("attention.key_length"), shape.headDim), kv.u32(k("attention.value_length"), shape.headDim));
   }
-  if (spec.slidingWindow !== undefined) out.push(kv.u32(k("attention.sliding_window"), spec.slidingWindow));
-  if (a === "gemma2") out.push(kv.f32(k("attn_logit_softcapping"), 50), kv.f32(k("final_logit_softcapping"), 30));
-  return [...out, ...(spec.extraKv ?? [])];
+  if (shape.slidingWindow !== undefined) out.push(kv.u32(k("attention.sliding_window"), shape.slidingWindow));
+  if (shape.attnSoftcap !== undefined) out.push(kv.f32(k("attn_logit_softcapping"), shape.attnSoftcap));
+  if (shape.finalSoftcap !== undefined) out.push(kv.f32(k("final_logit_softcapping"), shape.finalSoftcap));
+  const extra = shape.extraKv ?? [];
+  const replaced = new Set(extra.map((e) => e.key));
+  return [...out.filter((e) => !replaced.has(e.key)), ...extra];
 }
 
 export interface RandomModelResult {
@@ -197,6 +221,37 @@ export interface RandomModelResult {
 /** At most this much of a tensor is made at once (the rest streams through the same buffer). */
 const CHUNK_BYTES = 32 * 1024 * 1024;
 
+/** The buffer the tensors of a model are made in, piece by piece: its size decides where the pieces start. */
+function chunkFor(tensorSizes: readonly number[], headerBytes = 0): Uint8Array {
+  return new Uint8Array(Math.min(CHUNK_BYTES, Math.max(...tensorSizes, headerBytes)));
+}
+
+/**
+ * Makes the bytes of tensor `index` of `spec` in `chunk`, piece by piece, handing each piece
+ * to `take` with its byte offset in the tensor (the same bytes whichever way they are kept).
+ */
+function makeTensor(spec: RandomModelSpec, t: PlannedTensor, index: number, chunk: Uint8Array, take: (bytes: Uint8Array, at: number) => void): void {
+  const info = ggmlType(t.type)!;
+  const elements = t.dims.reduce((a, b) => a * b, 1);
+  const blocks = elements / info.blockElems;
+  const rng = new Rng((spec.seed ?? 1) * 1_000_003 + index * 7_919 + 1);
+  const perChunk = Math.floor(chunk.length / info.blockBytes);
+  for (let b = 0; b < blocks; b += perChunk) {
+    const n = Math.min(perChunk, blocks - b);
+    const bytes = chunk.subarray(0, n * info.blockBytes);
+    if (t.fill.kind === "random") {
+      fillRandomBlocks(t.type, bytes, n, t.fill.std, rng);
+    } else {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      for (let j = 0; j < n; j++) {
+        const x = t.fill.kind === "values" ? t.fill.values[b + j]! : t.fill.center + (rng.uniform() * 2 - 1) * t.fill.spread;
+        view.setFloat32(j * 4, x, true);
+      }
+    }
+    take(bytes, b * info.blockBytes);
+  }
+}
+
 /**
  * Writes a random model to `path` (through a temporary file beside it, renamed when complete;
  * removed on failure). Deterministic: the same spec gives the same bytes.
@@ -204,10 +259,10 @@ const CHUNK_BYTES = 32 * 1024 * 1024;
 export function writeRandomModel(spec: RandomModelSpec, path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): RandomModelResult {
   const started = performance.now();
   const tensors = planTensors(spec);
-  const layout = layoutGguf({ version: 3, kv: metadata(spec), tensors });
+  const layout = layoutGguf({ version: 3, kv: [...metadata(spec), kv.string("general.description", DESCRIPTION)], tensors });
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, "w");
-  const chunk = new Uint8Array(Math.min(CHUNK_BYTES, Math.max(...layout.tensorSizes, layout.header.length)));
+  const chunk = chunkFor(layout.tensorSizes, layout.header.length);
   let written = 0;
   try {
     const writeAll = (bytes: Uint8Array, at: number) => {
@@ -215,27 +270,11 @@ export function writeRandomModel(spec: RandomModelSpec, path: string, onProgress
     };
     writeAll(layout.header, 0);
     tensors.forEach((t, i) => {
-      const info = ggmlType(t.type)!;
-      const elements = t.dims.reduce((a, b) => a * b, 1);
-      const blocks = elements / info.blockElems;
-      const rng = new Rng((spec.seed ?? 1) * 1_000_003 + i * 7_919 + 1);
-      const perChunk = Math.floor(chunk.length / info.blockBytes);
-      for (let b = 0; b < blocks; b += perChunk) {
-        const n = Math.min(perChunk, blocks - b);
-        const bytes = chunk.subarray(0, n * info.blockBytes);
-        if (t.fill.kind === "random") {
-          fillRandomBlocks(t.type, bytes, n, t.fill.std, rng);
-        } else {
-          const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-          for (let j = 0; j < n; j++) {
-            const x = t.fill.kind === "values" ? t.fill.values[b + j]! : t.fill.center + (rng.uniform() * 2 - 1) * t.fill.spread;
-            view.setFloat32(j * 4, x, true);
-          }
-        }
-        writeAll(bytes, layout.tensorOffsets[i]! + b * info.blockBytes);
+      makeTensor(spec, t, i, chunk, (bytes, at) => {
+        writeAll(bytes, layout.tensorOffsets[i]! + at);
         written += bytes.length;
         onProgress?.(written, layout.fileSize - layout.dataOffset);
-      }
+      });
     });
     // Alignment padding after the last tensor: the file ends where the layout says.
     const tail = layout.fileSize - (layout.tensorOffsets.at(-1)! + layout.tensorSizes.at(-1)!);
@@ -263,6 +302,40 @@ export function writeRandomModel(spec: RandomModelSpec, path: string, onProgress
     tensors: tensors.length,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+const DESCRIPTION = "random weights with a real model's shapes (shortgpt random-model)";
+
+/**
+ * The tensors `writeRandomModel` writes for `spec`, in memory (the same values): F32 tensors as
+ * Float32Array, others as bytes. For small models.
+ */
+export function randomModelTensors(spec: RandomModelSpec): ModelTensor[] {
+  const planned = planTensors(spec);
+  const sizes = planned.map((t) => tensorByteSize(t));
+  const chunk = chunkFor(sizes);
+  return planned.map((t, i) => {
+    const bytes = new Uint8Array(sizes[i]!);
+    makeTensor(spec, t, i, chunk, (piece, at) => bytes.set(piece, at));
+    const data = t.type === 0 ? new Float32Array(bytes.buffer) : { type: t.type, bytes };
+    return { name: t.name, dims: [...t.dims], data };
+  });
+}
+
+/** Writes `tensors` (any names, shapes and types: a hand-built or edited model) to `path`, with `shape`'s metadata. */
+export function writeModel(path: string, shape: ModelShape, tensors: readonly ModelTensor[]): void {
+  const specs = tensors.map((t) => ({ name: t.name, dims: t.dims, type: t.data instanceof Float32Array ? 0 : t.data.type }));
+  const layout = layoutGguf({ version: 3, kv: metadata(shape), tensors: specs });
+  const file = new Uint8Array(layout.fileSize);
+  file.set(layout.header, 0);
+  tensors.forEach((t, i) => {
+    const bytes = t.data instanceof Float32Array ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) : t.data.bytes;
+    if (bytes.length !== layout.tensorSizes[i]) {
+      throw new ShortgptError("ERR_TENSOR_SHAPE", `${t.name}: ${bytes.length} bytes, its type and dims need ${layout.tensorSizes[i]}`);
+    }
+    file.set(bytes, layout.tensorOffsets[i]!);
+  });
+  writeFileSync(path, file);
 }
 
 /** Llama-3.1-8B's shape (4096 wide, 32 blocks, GQA 32/8, FFN 14336, vocab 128256) in Q4_K_M: about 4.9 GB. */

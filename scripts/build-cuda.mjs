@@ -8,7 +8,7 @@
 // Python) and builds with those. The CUDA runtime is linked statically and cuBLAS is opened at
 // run time, so the result needs only the NVIDIA driver (and cuBLAS) where it runs.
 //
-//   node scripts/build-cuda.mjs [--arch 90] [--out DIR] [--jobs N]
+//   node scripts/build-cuda.mjs [--arch 90] [--out DIR] [--jobs N] [--werror]
 //   node scripts/build-cuda.mjs --print-nvcc      only make nvcc available and print its path
 //
 // --arch takes CUDA architectures without the sm_ prefix, comma-separated (default: 80, 86, 89
@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     arch: { type: "string" },
     out: { type: "string" },
     jobs: { type: "string" },
+    // Warnings (host or device code) fail the build: what CI runs (.ci/run).
+    werror: { type: "boolean" },
   },
 });
 
@@ -71,6 +73,7 @@ const out = resolve(args.out ?? CUDA_BUILD_DIR);
 const cmakeArgs = ["rebuild", "--out", out, "--CDSHORTGPT_CUDA=ON"];
 if (args.arch) cmakeArgs.push(`--CDCMAKE_CUDA_ARCHITECTURES=${cudaArchitectures(args.arch)}`);
 if (args.jobs) cmakeArgs.push("--parallel", args.jobs);
+if (args.werror) cmakeArgs.push("--CDSHORTGPT_WERROR=ON");
 console.error(`build-cuda: nvcc = ${nvcc}; output ${join(out, "Release", "shortgpt_cuda.node")}`);
 const r = spawnSync(process.execPath, [join(root, "node_modules", "cmake-js", "bin", "cmake-js"), ...cmakeArgs], {
   cwd: root,
